@@ -37,12 +37,21 @@ fi
 export PATH="$VENV/bin:$PATH"
 cd "$REPO"
 
-# Optional extras the test suite exercises against the real libraries (TensorBoard, visdom). visdom only
+# Optional extras the test suite exercises against the real libraries (TensorBoard, ONNX, Jupyter, visdom). visdom only
 # builds with setuptools<80 and without build isolation. A failed install is not fatal: those tests skip.
 install_test_extras() {
     if ! "$VPY" -c 'import tensorboard' >/dev/null 2>&1; then
         echo "[setup] installing the tensorboard extra"
         "$VPY" -m pip install -q tensorboard || echo "[setup] warning: tensorboard not installed; its tests will skip" >&2
+    fi
+    if ! "$VPY" -c 'import onnx, onnxruntime' >/dev/null 2>&1; then
+        echo "[setup] installing the onnx extra (onnx, onnxruntime)"
+        "$VPY" -m pip install -q onnx onnxruntime || echo "[setup] warning: onnx not installed; its tests will skip" >&2
+    fi
+    if ! "$VPY" -c 'import nbclient, nbformat, ipykernel' >/dev/null 2>&1; then
+        echo "[setup] installing the notebook runner (nbclient, nbformat, ipykernel)"
+        "$VPY" -m pip install -q nbclient nbformat ipykernel \
+            || echo "[setup] warning: nbclient not installed; the notebook test will skip" >&2
     fi
     if ! "$VPY" -c 'import visdom' >/dev/null 2>&1; then
         echo "[setup] installing the visdom extra"

@@ -20,6 +20,7 @@ COMMANDS = [
     ("preprocessing.process_dataset", "raw dataset folder -> pre-processed dataset file (.npz)"),
     ("featurelearning.train", "train SigNet / SigNet-F"),
     ("featurelearning.extract", "extract features of a dataset file with a trained model"),
+    ("featurelearning.export", "export a feature extractor to ONNX (dynamic batch)"),
     ("wd.test", "writer-dependent SVMs: train, test, metrics, plots"),
     ("wi.test", "writer-independent (dissimilarity) classifier"),
     ("metalearning.train", "meta-learn fast adaptation to new users (MAML)"),

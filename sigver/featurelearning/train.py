@@ -23,7 +23,8 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +39,7 @@ from .logging import make_loggers
 from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss
 from .models import available_models, create_model, make_heads
 
-__all__ = ["main", "build_parser", "prepare_data", "evaluate_split"]
+__all__ = ["main", "build_parser", "prepare_data", "evaluate_split", "run", "TrainContext"]
 
 VAL_FRACTION = 0.1
 
@@ -58,11 +59,16 @@ def _lr_decay_times(text: str) -> int:
     return int(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser (original flags and defaults, SPEC 4.1, plus the new ones)."""
-    p = argparse.ArgumentParser(
-        prog="python -m sigver.featurelearning.train",
-        description="Train SigNet (writer classification) or SigNet-F (--forg --lamb) on a dataset file.")
+def build_parser(prog: str = "python -m sigver.featurelearning.train",
+                 description: str = "Train SigNet (writer classification) or SigNet-F (--forg --lamb) on a "
+                                    "dataset file.",
+                 loss_type: bool = True) -> argparse.ArgumentParser:
+    """The command-line parser (original flags and defaults, SPEC 4.1, plus the new ones).
+
+    Other training commands (adversarial training) start from it: ``prog`` and ``description`` name them,
+    ``loss_type=False`` leaves out ``--loss-type`` (their originals had none).
+    """
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--dataset-path", help="dataset .npz file (or .npy folder) from process_dataset")
     p.add_argument("--input-size", nargs=2, type=positive_int, default=(150, 220), metavar=("H", "W"),
                    help="crop size (default: 150 220)")
@@ -84,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--forg", action="store_true", help="SigNet-F: also learn to detect forgeries (needs --lamb)")
     p.add_argument("--lamb", type=unit_float, default=None, help="weight of the forgery loss, e.g. 0.95")
-    p.add_argument("--loss-type", choices=LOSS_TYPES, default="L2",
-                   help="SigNet-F loss: L2 = writer CE on genuine only (default), L1 = on all samples")
+    if loss_type:
+        p.add_argument("--loss-type", choices=LOSS_TYPES, default="L2",
+                       help="SigNet-F loss: L2 = writer CE on genuine only (default), L1 = on all samples")
     p.add_argument("--gpu-idx", type=int, default=0, help="GPU index when --device is cuda (default: 0)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--logdir", required=True, help="run folder (created if missing)")
@@ -188,6 +195,39 @@ def evaluate_split(model: nn.Module, classification: nn.Module, forg_layer: Opti
     return out
 
 
+def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[float] = None,
+                  loss_type: str = "L2") -> Dict[str, torch.Tensor]:
+    """Forward and loss of one training batch (the ``step`` of :class:`TrainLoop`).
+
+    Parameters
+    ----------
+    net : nn.Module
+        ``x -> (writer logits, forgery logits or None)`` (the model with its heads).
+    batch : (x, y, yforg)
+    forg, lamb, loss_type
+        SigNet-F loss (``--forg --lamb --loss-type``); plain SigNet loss when ``forg`` is False.
+
+    Returns
+    -------
+    dict
+        ``loss``, ``acc`` (writer accuracy; on genuine samples under SigNet-F) and with ``forg`` the terms of
+        :func:`signet_f_loss` and ``forg_acc``.
+    """
+    xb, yb, fb = batch
+    logits, forg_logits = net(xb)
+    if forg:
+        out = signet_f_loss(logits, forg_logits, yb, fb, lamb, loss_type)
+        genuine = fb == 0
+        correct = ((logits.argmax(1) == yb) & genuine).sum()
+        out["forg_acc"] = ((forg_logits.reshape(-1) > 0) == (fb > 0)).float().mean()
+        # accuracy over the genuine samples of the batch, weighted later by batch size (approximate)
+        out["acc"] = correct.double() / genuine.sum().clamp(min=1)
+    else:
+        out = {"loss": signet_loss(logits, yb)}
+        out["acc"] = (logits.argmax(1) == yb).float().mean()
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------------
@@ -262,7 +302,27 @@ def _init_from_checkpoint(path, arch, model, classification, forg_layer) -> str:
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m sigver.featurelearning.train`` (see ``--help``)."""
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+class TrainContext(SimpleNamespace):
+    """What a training command that changes the step function gets (see :func:`run`).
+
+    Attributes: ``args``, ``device``, ``model``, ``classification``, ``forg_layer`` (None without
+    ``--forg``), ``net`` (model and heads, ``x -> (writer logits, forgery logits or None)``, DDP-wrapped
+    under torchrun), ``n_classes``, ``classes``, and ``loop`` (the :class:`TrainLoop`, set before training
+    starts; ``loop.global_step`` counts the optimiser steps done, across ``--resume``).
+    """
+
+
+def run(args, make_step: Optional[Callable[[TrainContext, Callable], Callable]] = None) -> int:
+    """Train (or ``--test``) with parsed arguments; ``make_step(context, signet_step)`` may replace the step.
+
+    ``signet_step(batch)`` is the SigNet / SigNet-F step (forward of ``net``, loss and accuracy); the step
+    returned by ``make_step`` is given every training batch and returns a dict with ``loss`` (see
+    :class:`~sigver.featurelearning.loop.TrainLoop`). It is built after the data and model are ready and
+    before anything is written to ``--logdir``, so it may raise :class:`TrainingError` on bad input.
+    """
     _check_args(args)
     rank, world, local_rank = _distributed()
     is_main = rank == 0
@@ -270,7 +330,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if world > 1 and not torch.distributed.is_initialized():
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        return _run(args, device, rank, world, is_main)
+        return _run(args, device, rank, world, is_main, make_step)
     finally:
         if world > 1 and torch.distributed.is_initialized():
             torch.distributed.destroy_process_group()
@@ -281,7 +341,7 @@ def _log(is_main: bool, message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _run(args, device: torch.device, rank: int, world: int, is_main: bool) -> int:
+def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_step=None) -> int:
     torch.manual_seed(args.seed)
     x, y, yforg, classes, writer_ids = prepare_data(args.dataset_path, args.users, args.forg)
     n_classes = len(classes)
@@ -333,7 +393,7 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool) -> in
     heads = nn.ModuleDict({"classification": classification})
     if forg_layer is not None:
         heads["forg"] = forg_layer
-    net: nn.Module = _Net(model, heads)
+    net: nn.Module = Net(model, heads)
     if world > 1:
         net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if args.compile:
@@ -343,19 +403,13 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool) -> in
             _log(is_main, "--compile: ignored on CPU")
 
     def step(batch):
-        xb, yb, fb = batch
-        logits, forg_logits = net(xb)
-        if args.forg:
-            out = signet_f_loss(logits, forg_logits, yb, fb, args.lamb, args.loss_type)
-            genuine = fb == 0
-            correct = ((logits.argmax(1) == yb) & genuine).sum()
-            out["forg_acc"] = ((forg_logits.reshape(-1) > 0) == (fb > 0)).float().mean()
-            # accuracy over the genuine samples of the batch, weighted later by batch size (approximate)
-            out["acc"] = correct.double() / genuine.sum().clamp(min=1)
-        else:
-            out = {"loss": signet_loss(logits, yb)}
-            out["acc"] = (logits.argmax(1) == yb).float().mean()
-        return out
+        return training_step(net, batch, args.forg, args.lamb, args.loss_type)
+
+    context = None
+    if make_step is not None:
+        context = TrainContext(args=args, device=device, model=model, classification=classification,
+                               forg_layer=forg_layer, net=net, n_classes=n_classes, classes=classes, loop=None)
+        step = make_step(context, step)
 
     def evaluate(epoch):
         return evaluate_split(model, classification, forg_layer, val_data, args.batch_size, rank, world)
@@ -381,6 +435,8 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool) -> in
         step=step, evaluate=evaluate, save_model=save_model, logdir=args.logdir, epochs=args.epochs,
         generators={"data": data_gen}, monitor="val_acc", mode="max", grad_clip_value=10.0, amp=args.amp,
         device=device, progress=args.progress, is_main=is_main)
+    if context is not None:
+        context.loop = loop
 
     if args.resume is not None:
         state = args.resume or Path(args.logdir) / STATE_FILE
@@ -403,7 +459,7 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool) -> in
     return 0
 
 
-class _Net(nn.Module):
+class Net(nn.Module):
     """Model and heads in one module: ``x -> (writer logits, forgery logits or None)``."""
 
     def __init__(self, model: nn.Module, heads: nn.ModuleDict):
@@ -415,6 +471,9 @@ class _Net(nn.Module):
         feats = self.model(x)
         forg = self.heads["forg"](feats) if "forg" in self.heads else None
         return self.heads["classification"](feats), forg
+
+
+_Net = Net  # the former private name
 
 
 if __name__ == "__main__":

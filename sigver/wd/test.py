@@ -38,7 +38,7 @@ from ..cli import cli_main, default_device, nonnegative_int, positive_float, pos
 from ..errors import SigverError
 from . import metrics as wd_metrics
 from . import results as wd_results
-from .training import train_test_all_users
+from .training import calibrate_threshold, train_test_all_users
 
 __all__ = ["main", "build_parser", "WDInputError", "run_evaluation"]
 
@@ -63,13 +63,10 @@ def _jobs(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def add_source_arguments(p: argparse.ArgumentParser) -> None:
+    """The input flags shared by ``wd.test`` and ``wi.test``: a checkpoint and a dataset, or a features file."""
     from ..featurelearning.models import available_models
 
-    p = argparse.ArgumentParser(
-        prog="python -m sigver.wd.test",
-        description="Writer-dependent evaluation: per-user SVMs on learned features, metrics over folds.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     src = p.add_argument_group("input (give --model-path or --features-path)")
     src.add_argument("--model-path", help="checkpoint (.pth); the architecture is inferred from the weights")
     src.add_argument("-m", "--model", choices=sorted(available_models), default=None,
@@ -87,6 +84,34 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "available, else cpu)")
     src.add_argument("--gpu-idx", type=nonnegative_int, default=0,
                      help="CUDA device index when --device is not given (original flag)")
+
+
+def add_svm_arguments(p: argparse.ArgumentParser):
+    """``--svm-type``, ``--svm-c``, ``--svm-gamma`` (the original's); returns the group for more flags."""
+    svm = p.add_argument_group("SVM")
+    svm.add_argument("--svm-type", choices=["rbf", "linear"], default="rbf")
+    svm.add_argument("--svm-c", type=positive_float, default=1.0)
+    svm.add_argument("--svm-gamma", type=positive_float, default=2 ** -11)
+    return svm
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """``--save-path``, ``--plots``, ``--no-progress`` (shared by ``wd.test`` and ``wi.test``)."""
+    out = p.add_argument_group("output")
+    out.add_argument("--save-path", default=None,
+                     help="results: PATH.json (arguments, folds, summary) and PATH_scores.npz (per-user scores); "
+                          "also the original pickle at PATH when it ends in .pickle or .pkl")
+    out.add_argument("--plots", default=None, metavar="DIR", help="write ROC, DET, score-distribution and "
+                                                                 "per-user EER figures (PNG) to DIR")
+    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m sigver.wd.test",
+        description="Writer-dependent evaluation: per-user SVMs on learned features, metrics over folds.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_source_arguments(p)
 
     proto = p.add_argument_group("protocol")
     proto.add_argument("--exp-users", nargs=2, type=nonnegative_int, default=[0, 300], metavar=("A", "B"),
@@ -106,10 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     proto.add_argument("--folds", type=positive_int, default=10, help="repetitions with new random splits")
     proto.add_argument("--seed", type=int, default=1234, help="seed of the RandomState shared by all folds")
 
-    svm = p.add_argument_group("SVM")
-    svm.add_argument("--svm-type", choices=["rbf", "linear"], default="rbf")
-    svm.add_argument("--svm-c", type=positive_float, default=1.0)
-    svm.add_argument("--svm-gamma", type=positive_float, default=2 ** -11)
+    svm = add_svm_arguments(p)
     svm.add_argument("--jobs", type=_jobs, default=-1,
                      help="parallel workers for the users' SVMs (-1: all cores); results do not depend on it")
 
@@ -124,13 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="forgeries the target FAR is measured on (auto: skilled if the development writers "
                           "have any, else random)")
 
-    out = p.add_argument_group("output")
-    out.add_argument("--save-path", default=None,
-                     help="results: PATH.json (arguments, folds, summary) and PATH_scores.npz (per-user scores); "
-                          "also the original pickle at PATH when it ends in .pickle or .pkl")
-    out.add_argument("--plots", default=None, metavar="DIR", help="write ROC, DET, score-distribution and "
-                                                                 "per-user EER figures (PNG) to DIR")
-    out.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_output_arguments(p)
     return p
 
 
@@ -138,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
 # input checks and loading
 # ---------------------------------------------------------------------------------------------------
 
-def _check_args(args) -> None:
+def check_common_args(args) -> None:
+    """Checks of the flags shared by ``wd.test`` and ``wi.test`` (sources, user ranges, output paths)."""
     if (args.model_path is None) == (args.features_path is None):
         raise WDInputError("give either --model-path (with --data-path) or --features-path")
     if args.model_path is not None:
@@ -158,8 +175,6 @@ def _check_args(args) -> None:
     if ea < db and da < eb:
         raise WDInputError(f"--exp-users {ea} {eb} and --dev-users {da} {db} overlap (writers {max(ea, da)} to "
                            f"{min(eb, db) - 1}); the development writers must not be exploitation writers")
-    if args.forg_from_exp == 0 and args.forg_from_dev == 0:
-        raise WDInputError("--forg-from-exp and --forg-from-dev are both 0: the SVMs would have no negative sample")
     if args.save_path is not None:
         for kind, path in wd_results.result_paths(args.save_path).items():
             if path is None:
@@ -173,10 +188,17 @@ def _check_args(args) -> None:
         raise WDInputError(f"--plots {args.plots}: exists and is not a folder")
 
 
-def _check_users(args, y: np.ndarray, yforg: np.ndarray, source: str) -> None:
+def _check_args(args) -> None:
+    check_common_args(args)
+    if args.forg_from_exp == 0 and args.forg_from_dev == 0:
+        raise WDInputError("--forg-from-exp and --forg-from-dev are both 0: the SVMs would have no negative sample")
+
+
+def check_user_ranges(args, y: np.ndarray, source: str) -> int:
+    """``--exp-users`` and ``--dev-users`` exist in ``y`` (every writer has a signature); returns the number
+    of writers of ``source`` (shared by ``wd.test`` and ``wi.test``)."""
     n_users = int(y.max()) + 1 if len(y) else 0
     present = set(np.unique(y).tolist())
-    need = args.gen_for_train + args.gen_for_test
     for name, (a, b) in (("exp-users", args.exp_users), ("dev-users", args.dev_users)):
         if b > n_users:
             raise WDInputError(f"--{name} {a} {b}: {source} has writers 0 to {n_users - 1} only")
@@ -184,6 +206,12 @@ def _check_users(args, y: np.ndarray, yforg: np.ndarray, source: str) -> None:
         if absent:
             raise WDInputError(f"--{name} {a} {b}: {len(absent)} writer(s) have no signature in {source} "
                                f"(first: {absent[0]})")
+    return n_users
+
+
+def _check_users(args, y: np.ndarray, yforg: np.ndarray, source: str) -> None:
+    n_users = check_user_ranges(args, y, source)
+    need = args.gen_for_train + args.gen_for_test
     genuine = np.bincount(y[yforg == 0], minlength=n_users)
     ea, eb = args.exp_users
     short = [u for u in range(ea, eb) if genuine[u] < need]
@@ -215,7 +243,7 @@ def _device(args) -> str:
     return f"cuda:{args.gpu_idx}" if dev == "cuda" else dev
 
 
-def _features_from_model(args, users: np.ndarray):
+def _features_from_model(args, users: np.ndarray, check_users=_check_users):
     from ..datasets import load_dataset
     from ..featurelearning.checkpoint import load_checkpoint
     from ..featurelearning.features import extract_features
@@ -223,7 +251,7 @@ def _features_from_model(args, users: np.ndarray):
     data = load_dataset(args.data_path, allow_pickle=args.allow_pickle)
     y = np.asarray(data.y).astype(np.int64)
     yforg = np.asarray(data.yforg).astype(np.int64)
-    _check_users(args, y, yforg, str(args.data_path))
+    check_users(args, y, yforg, str(args.data_path))
     keep = np.flatnonzero(np.isin(y, users))
     device = _device(args)
     model = load_checkpoint(args.model_path, device=device, arch=args.model).model
@@ -235,6 +263,20 @@ def _features_from_model(args, users: np.ndarray):
     feats = extract_features(model, data.x[keep], batch_size=args.batch_size, device=device,
                              input_size=(h, w), progress=not args.no_progress)
     return feats, y[keep], yforg[keep]
+
+
+def load_inputs(args, users: np.ndarray, check_users=_check_users) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Features ``(x, y, yforg)`` of the writers ``users``, from ``--features-path`` or extracted with
+    ``--model-path`` from ``--data-path``; ``check_users(args, y, yforg, source)`` validates the counts first."""
+    if args.features_path is None:
+        return _features_from_model(args, users, check_users)
+    from ..featurelearning.extract import load_features
+
+    feats = load_features(args.features_path)
+    x, y, yforg = feats["features"], feats["y"], feats["yforg"]
+    check_users(args, y, yforg, str(args.features_path))
+    keep = np.isin(y, users)
+    return x[keep], y[keep], yforg[keep]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -249,31 +291,12 @@ def _subset(data, users) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _calibrate(args, dev_set, cal_rng: np.random.RandomState, n_jobs: int) -> Dict[str, Any]:
     """The --target-far threshold of one fold, from held-out development writers (see the module docstring)."""
-    x, y, yforg = dev_set
-    need = args.gen_for_train + args.gen_for_test
-    dev_users = np.unique(y)
-    genuine = np.array([np.sum((y == u) & (yforg == 0)) for u in dev_users])
-    eligible = dev_users[genuine >= need]
-    n_cal = max(2, min(args.thr_dev_users, len(dev_users) // 2 if args.forg_from_dev > 0 else len(dev_users),
-                       len(eligible)))
-    cal_users = np.sort(cal_rng.choice(eligible, n_cal, replace=False))
-    cal_set = _subset(dev_set, cal_users)
-    neg_set = _subset(dev_set, np.setdiff1d(dev_users, cal_users)) if args.forg_from_dev > 0 else None
-    _, res = train_test_all_users(cal_set, neg_set, args.svm_type, args.svm_c, args.svm_gamma, args.gen_for_train,
-                                  args.forg_from_exp, args.forg_from_dev, args.gen_for_test, args.thr, cal_rng,
-                                  protocol=args.protocol, n_jobs=n_jobs, progress=False)
-    preds = res["predictions"]
-    skilled = np.concatenate(preds["skilledPreds"]) if preds["skilledPreds"] else np.zeros(0)
-    kind = args.target_far_forgeries
-    if kind == "auto":
-        kind = "skilled" if len(skilled) else "random"
-    forgeries = skilled if kind == "skilled" else np.concatenate(preds["randomPreds"])
-    if len(forgeries) == 0:
-        raise WDInputError(f"--target-far-forgeries {kind}: the development writers have no {kind} forgeries")
-    t = wd_metrics.threshold_at_far(forgeries, args.target_far)
-    return {"threshold": t, "forgeries": kind, "dev_users": [int(u) for u in cal_users],
-            "dev_FAR": float(np.mean(forgeries >= t)),
-            "dev_FRR": float(np.mean(np.concatenate(preds["genuinePreds"]) < t))}
+    return calibrate_threshold(dev_set, args.target_far, n_writers=args.thr_dev_users,
+                               num_gen_train=args.gen_for_train, num_gen_test=args.gen_for_test,
+                               num_forg_from_exp=args.forg_from_exp, num_forg_from_dev=args.forg_from_dev,
+                               svm_type=args.svm_type, C=args.svm_c, gamma=args.svm_gamma, rng=cal_rng,
+                               forgeries=args.target_far_forgeries, global_threshold=args.thr,
+                               protocol=args.protocol, n_jobs=n_jobs)
 
 
 def run_evaluation(args, features: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> Dict[str, Any]:
@@ -356,31 +379,11 @@ def _args_record(args) -> Dict[str, Any]:
     return {k: v for k, v in vars(args).items()}
 
 
-@cli_main
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    _check_args(args)
-    users = np.r_[np.arange(*args.exp_users), np.arange(*args.dev_users)]
-    if args.features_path is not None:
-        from ..featurelearning.extract import load_features
-
-        feats = load_features(args.features_path)
-        x, y, yforg = feats["features"], feats["y"], feats["yforg"]
-        _check_users(args, y, yforg, str(args.features_path))
-        keep = np.isin(y, users)
-        features = (x[keep], y[keep], yforg[keep])
-    else:
-        features = _features_from_model(args, users)
-
-    out = run_evaluation(args, features)
+def write_outputs(args, out: Dict[str, Any], summary: Dict[str, Dict[str, float]], command: str,
+                  thresholds: Dict[str, float]) -> None:
+    """``--save-path`` (JSON, scores, optional pickle) and ``--plots`` of an evaluation ``out`` (see
+    :func:`run_evaluation`); shared by ``wd.test`` and ``wi.test``."""
     fold_metrics = [f["metrics"] for f in out["folds"]]
-    summary = wd_results.summarize(fold_metrics)
-    print(format_summary(summary, args.folds, args.thr, args.target_far))
-
-    thresholds = {"--thr": args.thr}
-    if args.target_far is not None:
-        thresholds[f"dev threshold at FAR {100 * args.target_far:g}% (fold mean)"] = \
-            summary["target_far_threshold"]["mean"]
     if args.save_path is not None:
         from .. import __version__
 
@@ -392,7 +395,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if paths["pickle"] is not None:
             wd_results.save_pickle(paths["pickle"], out["fold_results"])
         wd_results.save_json(paths["json"], {
-            "sigver_version": __version__, "command": "python -m sigver.wd.test", "args": _args_record(args),
+            "sigver_version": __version__, "command": command, "args": _args_record(args),
             "users": out["users"], "summary": summary, "folds": out["folds"],
             "notes": "rates are fractions (0.05 = 5%); NaN is written as null, +-infinity as \"inf\"/\"-inf\"; "
                      "global_threshold is the a-posteriori EER threshold"})
@@ -404,6 +407,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         written = plot_all(args.plots, [r["predictions"] for r in out["fold_results"]], thresholds)
         print(f"wrote {len(written)} figures to {args.plots}", file=sys.stderr)
+
+
+@cli_main
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    _check_args(args)
+    users = np.r_[np.arange(*args.exp_users), np.arange(*args.dev_users)]
+    features = load_inputs(args, users)
+
+    out = run_evaluation(args, features)
+    fold_metrics = [f["metrics"] for f in out["folds"]]
+    summary = wd_results.summarize(fold_metrics)
+    print(format_summary(summary, args.folds, args.thr, args.target_far))
+
+    thresholds = {"--thr": args.thr}
+    if args.target_far is not None:
+        thresholds[f"dev threshold at FAR {100 * args.target_far:g}% (fold mean)"] = \
+            summary["target_far_threshold"]["mean"]
+    write_outputs(args, out, summary, "python -m sigver.wd.test", thresholds)
     return 0
 
 

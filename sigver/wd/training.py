@@ -4,11 +4,14 @@ The per-user model is the original's: ``Pipeline([('scaler', StandardScaler(with
 ('classifier', SVC(...))])`` with ``class_weight={1: n_neg / n_pos}``; scores are its ``decision_function``
 (positive = genuine). ``n_jobs`` trains and tests users in parallel (joblib); the random draws are all made
 in the calling process first, in the original order, and the fits are deterministic, so the classifiers and
-scores are the same for any ``n_jobs``. Users are split into one contiguous chunk per worker, so the shared
-development negatives are sent once per worker, not once per user.
+scores are the same for any ``n_jobs``. Workers take one user at a time (so a slow fit does not hold back a
+whole chunk), :func:`train_test_all_users` fits and scores a user in the same job (no classifier crosses
+processes unless asked for), and the large arrays (training features, development negatives, test features)
+reach the workers as memory-mapped files written once per call.
 """
 from __future__ import annotations
 
+import os
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -16,12 +19,13 @@ import sklearn.pipeline
 import sklearn.preprocessing
 import sklearn.svm
 
+from ..datasets.format import get_subset
 from . import data as wd_data
 from . import metrics
 
 __all__ = [
     "train_wdclassifier_user", "test_user", "train_all_users", "test_all_users", "train_test_all_users",
-    "make_wdclassifier",
+    "make_wdclassifier", "calibrate_threshold",
 ]
 
 Triple = Tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -95,21 +99,38 @@ def test_user(model, genuine_signatures: np.ndarray, random_forgeries: np.ndarra
             _scores(model, skilled_forgeries))
 
 
-def _n_chunks(n_jobs: Optional[int], n_users: int) -> int:
+def _n_workers(n_jobs: Optional[int], n_users: int) -> int:
     from joblib import effective_n_jobs
 
     return max(1, min(int(effective_n_jobs(n_jobs)), n_users))
 
 
-def _train_chunk(users, exp_x, exp_y, exp_yforg, neg_idx, other_negatives, svm_type, C, gamma):
-    out = {}
-    for user in users:
-        positives = exp_x[(exp_y == user) & (exp_yforg == 0)]
-        idx = neg_idx.get(user)
-        neg_exp = exp_x[idx] if idx is not None and len(idx) else exp_x[:0]
-        training_set = wd_data._assemble(positives, neg_exp, other_negatives)
-        out[user] = train_wdclassifier_user(training_set, svm_type, C, gamma)
-    return out
+def _user_training_set(user: int, exp_x, exp_y, exp_yforg, neg_idx, other_negatives):
+    positives = exp_x[(exp_y == user) & (exp_yforg == 0)]
+    idx = neg_idx.get(user)
+    neg_exp = exp_x[idx] if idx is not None and len(idx) else exp_x[:0]
+    return wd_data._assemble(positives, neg_exp, other_negatives)
+
+
+def _user_test_samples(user: int, x_test, y_test, yforg_test, selection):
+    if selection is None:
+        return (x_test[(y_test == user) & (yforg_test == 0)], x_test[(y_test != user) & (yforg_test == 0)],
+                x_test[(y_test == user) & (yforg_test == 1)])
+    g_idx, r_idx, s_idx = selection
+    return x_test[g_idx], x_test[r_idx], x_test[s_idx]
+
+
+def _user_job(user: int, train: Optional[tuple], model, test: Optional[tuple], keep_model: bool):
+    """What a worker does for one user: fit (``train`` given) and/or score (``test`` given)."""
+    if train is not None:
+        exp_x, exp_y, exp_yforg, neg_idx, other_negatives, svm_type, C, gamma = train
+        training_set = _user_training_set(user, exp_x, exp_y, exp_yforg, {user: neg_idx}, other_negatives)
+        model = train_wdclassifier_user(training_set, svm_type, C, gamma)
+    scores = None
+    if test is not None:
+        x_test, y_test, yforg_test, selection = test
+        scores = test_user(model, *_user_test_samples(user, x_test, y_test, yforg_test, selection))
+    return user, (model if keep_model else None), scores
 
 
 def _progress(iterable, enabled: bool, total: int, desc: str):
@@ -118,6 +139,90 @@ def _progress(iterable, enabled: bool, total: int, desc: str):
     from tqdm import tqdm
 
     return tqdm(iterable, total=total, desc=desc)
+
+
+def _shared_arrays(arrays: Dict[str, np.ndarray], folder: str) -> Dict[str, np.ndarray]:
+    """Write the large arrays once to ``folder`` and reopen them memory-mapped: joblib then sends workers a
+    file reference instead of hashing and copying the data for every task."""
+    out = {}
+    for name, a in arrays.items():
+        a = np.asarray(a)
+        if a.nbytes < (1 << 20):
+            out[name] = a
+            continue
+        path = f"{folder}/{name}.npy"
+        np.save(path, a)
+        out[name] = np.load(path, mmap_mode="r")
+    return out
+
+
+def _run_user_jobs(users: List[int], train_arrays: Optional[dict], train_params: tuple,
+                   models: Optional[Dict[int, object]], test_arrays: Optional[dict],
+                   selection: Optional[dict], keep_model: bool, n_jobs: Optional[int], progress: bool,
+                   desc: str) -> Dict[int, tuple]:
+    """Run :func:`_user_job` for every user, serially or on a pool of workers that take one user at a time
+    (load-balanced); returns ``{user: (model or None, scores or None)}``. Large arrays are shared through
+    memory-mapped files."""
+    n_workers = _n_workers(n_jobs, len(users))
+
+    def jobs(tr, te):
+        for u in users:
+            train = None if tr is None else (tr["x"], tr["y"], tr["yforg"], tr["neg_idx"].get(u), tr["other"],
+                                             *train_params)
+            test = None
+            if te is not None and u in te["users"]:
+                test = (te["x"], te["y"], te["yforg"], None if selection is None else selection[u])
+            yield u, train, None if models is None else models[u], test, keep_model
+
+    if test_arrays is not None:
+        test_arrays = dict(test_arrays, users={int(u) for u in np.unique(test_arrays["y"])})
+    out: Dict[int, tuple] = {}
+    if n_workers == 1:
+        for job in _progress(jobs(train_arrays, test_arrays), progress, len(users), desc):
+            u, model, scores = _user_job(*job)
+            out[u] = (model, scores)
+        return out
+
+    import tempfile
+
+    from joblib import Parallel, delayed
+
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="sigver_wd_", dir=shm) as folder:
+        tr = te = None
+        if train_arrays is not None:
+            tr = dict(train_arrays)
+            tr.update(_shared_arrays({k: train_arrays[k] for k in ("x", "other")}, folder))
+        if test_arrays is not None:
+            te = dict(test_arrays)
+            te["x"] = _shared_arrays({"test_x": test_arrays["x"]}, folder)["test_x"]
+        results = Parallel(n_jobs=n_workers, batch_size=1, return_as="generator_unordered")(
+            delayed(_user_job)(*job) for job in jobs(tr, te))
+        for u, model, scores in _progress(results, progress, len(users), f"{desc} ({n_workers} workers)"):
+            out[u] = (model, scores)
+    return out
+
+
+def _draw_training_negatives(exp_train: Triple, dev_set: Optional[Triple], num_forg_from_dev: int,
+                             num_forg_from_exp: int, rng) -> Tuple[List[int], dict, np.ndarray]:
+    """The random draws of :func:`train_all_users`, in the original order: the development negatives (one
+    draw for all users), then each user's negatives from the exploitation set (ascending users)."""
+    exp_x, exp_y, exp_yforg = exp_train
+    users = [int(u) for u in np.unique(exp_y)]
+    n_dev = wd_data._check_count(num_forg_from_dev, "num_forg_from_dev")
+    if n_dev > 0:
+        if dev_set is None:
+            raise wd_data.WDSplitError("num_forg_from_dev > 0 needs a development set")
+        other_negatives = wd_data.get_random_forgeries_from_dev(dev_set, n_dev, rng)
+    else:
+        other_negatives = exp_x[:0]
+    neg_idx = {}
+    if num_forg_from_exp > 0:
+        for user in users:
+            neg_idx[user] = wd_data.draw_negatives_from_exp(user, exp_y, exp_yforg, num_forg_from_exp, rng)
+    if len(other_negatives) == 0 and not neg_idx and users:
+        wd_data._assemble(exp_x[:0], exp_x[:0], other_negatives)  # raises the "no negative sample" error
+    return users, neg_idx, other_negatives
 
 
 def train_all_users(exp_train: Triple, dev_set: Optional[Triple], svm_type: str, C: float, gamma: Optional[float],
@@ -149,53 +254,13 @@ def train_all_users(exp_train: Triple, dev_set: Optional[Triple], svm_type: str,
     dict int -> sklearn.pipeline.Pipeline
         One fitted classifier per user.
     """
-    exp_x, exp_y, exp_yforg = wd_data._unpack(exp_train, "exp_train")
-    rng = wd_data.check_rng(rng)
-    users = [int(u) for u in np.unique(exp_y)]
-    n_dev = wd_data._check_count(num_forg_from_dev, "num_forg_from_dev")
-    if n_dev > 0:
-        if dev_set is None:
-            raise wd_data.WDSplitError("num_forg_from_dev > 0 needs a development set")
-        other_negatives = wd_data.get_random_forgeries_from_dev(dev_set, n_dev, rng)
-    else:
-        other_negatives = exp_x[:0]
-    neg_idx = {}
-    if num_forg_from_exp > 0:
-        for user in users:
-            neg_idx[user] = wd_data.draw_negatives_from_exp(user, exp_y, exp_yforg, num_forg_from_exp, rng)
-    if len(other_negatives) == 0 and not neg_idx and users:
-        wd_data._assemble(exp_x[:0], exp_x[:0], other_negatives)  # raises the "no negative sample" error
-
-    args = (exp_x, exp_y, exp_yforg, neg_idx, other_negatives, svm_type, C, gamma)
-    n_chunks = _n_chunks(n_jobs, len(users))
-    classifiers: Dict[int, sklearn.pipeline.Pipeline] = {}
-    if n_chunks == 1:
-        for user in _progress(users, progress, len(users), "training"):
-            classifiers.update(_train_chunk([user], *args))
-        return classifiers
-
-    from joblib import Parallel, delayed
-
-    chunks = [list(c) for c in np.array_split(np.array(users), n_chunks)]
-    results = Parallel(n_jobs=n_chunks, return_as="generator")(
-        delayed(_train_chunk)([int(u) for u in c], *args) for c in chunks)
-    for part in _progress(results, progress, len(chunks), f"training ({n_chunks} workers)"):
-        classifiers.update(part)
-    return classifiers
-
-
-def _test_chunk(models, x_test, y_test, yforg_test, selection):
-    out = {}
-    for user, model in models.items():
-        if selection is None:
-            genuine = x_test[(y_test == user) & (yforg_test == 0)]
-            skilled = x_test[(y_test == user) & (yforg_test == 1)]
-            random = x_test[(y_test != user) & (yforg_test == 0)]
-        else:
-            g_idx, r_idx, s_idx = selection[user]
-            genuine, random, skilled = x_test[g_idx], x_test[r_idx], x_test[s_idx]
-        out[user] = test_user(model, genuine, random, skilled)
-    return out
+    exp_train = wd_data._unpack(exp_train, "exp_train")
+    users, neg_idx, other = _draw_training_negatives(exp_train, dev_set, num_forg_from_dev, num_forg_from_exp,
+                                                     wd_data.check_rng(rng))
+    train_arrays = dict(zip(("x", "y", "yforg"), exp_train), neg_idx=neg_idx, other=other)
+    done = _run_user_jobs(users, train_arrays, (svm_type, C, gamma), None, None, None, True, n_jobs, progress,
+                          "training")
+    return {u: done[u][0] for u in users}
 
 
 def test_all_users(classifier_all_user: Dict[int, object], exp_test: Triple, global_threshold: float = 0.0, *,
@@ -243,22 +308,13 @@ def test_all_users(classifier_all_user: Dict[int, object], exp_test: Triple, glo
             raise ValueError("the sampled test protocol (num_gen_test given) needs rng")
         selection = wd_data.select_test_samples(exp_test, num_gen_test, num_sk_test, wd_data.check_rng(rng))
 
-    n_chunks = _n_chunks(n_jobs, len(users))
-    scores = {}
-    if n_chunks == 1:
-        for user in _progress(users, progress, len(users), "testing"):
-            scores.update(_test_chunk({user: classifier_all_user[user]}, x_test, y_test, yforg_test, selection))
-    else:
-        from joblib import Parallel, delayed
+    test_arrays = {"x": x_test, "y": y_test, "yforg": yforg_test}
+    done = _run_user_jobs(users, None, (), classifier_all_user, test_arrays, selection, False, n_jobs, progress,
+                          "testing")
+    return _results({u: done[u][1] for u in users}, users, global_threshold)
 
-        chunks = [list(c) for c in np.array_split(np.array(users), n_chunks)]
-        results = Parallel(n_jobs=n_chunks, return_as="generator")(
-            delayed(_test_chunk)({int(u): classifier_all_user[int(u)] for u in c}, x_test, y_test, yforg_test,
-                                 None if selection is None else {int(u): selection[int(u)] for u in c})
-            for c in chunks)
-        for part in _progress(results, progress, len(chunks), f"testing ({n_chunks} workers)"):
-            scores.update(part)
 
+def _results(scores: Dict[int, tuple], users: List[int], global_threshold: float) -> Dict:
     genuine_preds: List[np.ndarray] = [scores[u][0] for u in users]
     random_preds: List[np.ndarray] = [scores[u][1] for u in users]
     skilled_preds: List[np.ndarray] = [scores[u][2] for u in users]
@@ -272,7 +328,7 @@ def train_test_all_users(exp_set: Triple, dev_set: Optional[Triple], svm_type: s
                          gamma: Optional[float], num_gen_train: int, num_forg_from_exp: int, num_forg_from_dev: int,
                          num_gen_test: int, global_threshold: float = 0.0, rng=None, *,
                          protocol: str = "sigver", num_sk_test: Optional[int] = None, n_jobs: Optional[int] = 1,
-                         progress: bool = True) -> Tuple[Dict[int, object], Dict]:
+                         progress: bool = True, return_classifiers: bool = True) -> Tuple[Dict[int, object], Dict]:
     """One fold: split, train every user's classifier, test them (the original's ``train_test_all_users``).
 
     Parameters
@@ -295,6 +351,9 @@ def train_test_all_users(exp_set: Triple, dev_set: Optional[Triple], svm_type: s
     num_sk_test : int or None
         Skilled forgeries per user in the ``'continual'`` protocol (default ``num_gen_test``).
     n_jobs : int or None, default 1
+        Parallel workers; each fits and scores one user at a time. Results do not depend on it.
+    return_classifiers : bool, default True
+        False returns an empty dict instead of the classifiers (workers then send back scores only).
 
     Returns
     -------
@@ -306,14 +365,79 @@ def train_test_all_users(exp_set: Triple, dev_set: Optional[Triple], svm_type: s
         raise ValueError(f"protocol must be 'sigver' or 'continual', got {protocol!r}")
     rng = wd_data.check_rng(rng)
     exp_train, exp_test = wd_data.split_train_test(exp_set, num_gen_train, num_gen_test, rng)
-    classifiers = train_all_users(exp_train, dev_set, svm_type, C, gamma, num_forg_from_dev, num_forg_from_exp,
-                                  rng, n_jobs=n_jobs, progress=progress)
+    # every random draw first, in the original order (training negatives, then the continual test samples),
+    # then each user's fit and scores in one job, so that workers never ship classifiers back and forth
+    users, neg_idx, other = _draw_training_negatives(exp_train, dev_set, num_forg_from_dev, num_forg_from_exp, rng)
+    exp_test = wd_data._unpack(exp_test, "exp_test")
+    test_users = [int(u) for u in np.unique(exp_test[1])]
+    missing = [u for u in test_users if u not in set(users)]
+    if missing:
+        raise wd_data.WDSplitError(f"no classifier for test users {missing[:10]}")
+    selection = None
     if protocol == "continual":
-        results = test_all_users(classifiers, exp_test, global_threshold, num_gen_test=num_gen_test,
-                                 num_sk_test=num_sk_test, rng=rng, n_jobs=n_jobs)
-    else:
-        results = test_all_users(classifiers, exp_test, global_threshold, n_jobs=n_jobs)
-    return classifiers, results
+        selection = wd_data.select_test_samples(exp_test, num_gen_test, num_sk_test, rng)
+    train_arrays = dict(zip(("x", "y", "yforg"), exp_train), neg_idx=neg_idx, other=other)
+    test_arrays = dict(zip(("x", "y", "yforg"), exp_test))
+    done = _run_user_jobs(users, train_arrays, (svm_type, C, gamma), None, test_arrays, selection,
+                          return_classifiers, n_jobs, progress, "users")
+    classifiers = {u: done[u][0] for u in users} if return_classifiers else {}
+    return classifiers, _results({u: done[u][1] for u in test_users}, test_users, global_threshold)
+
+
+def calibrate_threshold(dev_set: Triple, target_far: float, *, n_writers: int, num_gen_train: int,
+                        num_gen_test: int, num_forg_from_exp: int, num_forg_from_dev: int, svm_type: str, C: float,
+                        gamma: Optional[float], rng, forgeries: str = "auto", global_threshold: float = 0.0,
+                        protocol: str = "sigver", n_jobs: Optional[int] = 1) -> Dict:
+    """A decision threshold fixed before seeing the test data: the score at which held-out development writers
+    reach ``target_far`` (used by ``wd.test --target-far`` and by ``verify``).
+
+    ``n_writers`` development writers with at least ``num_gen_train + num_gen_test`` genuine signatures are
+    drawn with ``rng`` and evaluated like exploitation users (their negatives: ``num_forg_from_dev`` random
+    forgeries from each *other* development writer, ``num_forg_from_exp`` from each other calibration writer);
+    the threshold is :func:`sigver.wd.metrics.threshold_at_far` of their forgery scores.
+
+    Parameters
+    ----------
+    dev_set : tuple (x, y, yforg)
+        Development features, ``x`` of shape (N, D).
+    target_far : float in (0, 1)
+    forgeries : {'auto', 'skilled', 'random'}
+        Forgeries the FAR is measured on (auto: skilled when the writers have any, else random).
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``forgeries`` (the kind used), ``dev_users``, ``dev_FAR`` and ``dev_FRR`` reached on
+        the calibration writers.
+    """
+    x, y, yforg = wd_data._unpack(dev_set, "dev_set")
+    rng = wd_data.check_rng(rng)
+    need = num_gen_train + num_gen_test
+    dev_users = np.unique(y)
+    genuine = np.array([np.sum((y == u) & (yforg == 0)) for u in dev_users])
+    eligible = dev_users[genuine >= need]
+    n_cal = max(2, min(n_writers, len(dev_users) // 2 if num_forg_from_dev > 0 else len(dev_users), len(eligible)))
+    if len(eligible) < n_cal:
+        raise wd_data.WDSplitError(f"threshold calibration needs at least {n_cal} development writers with "
+                                   f"{need} genuine signatures, found {len(eligible)}")
+    cal_users = np.sort(rng.choice(eligible, n_cal, replace=False))
+    cal_set = get_subset((x, y, yforg), cal_users)
+    neg_set = get_subset((x, y, yforg), np.setdiff1d(dev_users, cal_users)) if num_forg_from_dev > 0 else None
+    _, res = train_test_all_users(cal_set, neg_set, svm_type, C, gamma, num_gen_train, num_forg_from_exp,
+                                  num_forg_from_dev, num_gen_test, global_threshold, rng, protocol=protocol,
+                                  n_jobs=n_jobs, progress=False, return_classifiers=False)
+    preds = res["predictions"]
+    skilled = np.concatenate(preds["skilledPreds"]) if preds["skilledPreds"] else np.zeros(0)
+    kind = forgeries
+    if kind == "auto":
+        kind = "skilled" if len(skilled) else "random"
+    scores = skilled if kind == "skilled" else np.concatenate(preds["randomPreds"])
+    if len(scores) == 0:
+        raise wd_data.WDSplitError(f"the development writers have no {kind} forgeries to measure the FAR on")
+    t = metrics.threshold_at_far(scores, target_far)
+    return {"threshold": t, "forgeries": kind, "dev_users": [int(u) for u in cal_users],
+            "dev_FAR": float(np.mean(scores >= t)),
+            "dev_FRR": float(np.mean(np.concatenate(preds["genuinePreds"]) < t))}
 
 
 # the names start with "test": keep pytest from collecting them when a test module imports them

@@ -1,0 +1,92 @@
+"""``python -m sigver.verify``: enrol a user, check questioned signatures.
+
+::
+
+    python -m sigver.verify enroll --model-path signet.pth --user alice --references a1.png a2.png a3.png \\
+        --out alice.npz [--negatives gpds_dev.npz] [--target-far 0.05] [--canvas 952 1360]
+    python -m sigver.verify check --user-file alice.npz q1.png q2.png      # JSON on stdout
+
+Bad input (a blank image, too few references, a missing or corrupt user file, another model's weights)
+prints one line and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from ..cli import cli_main, positive_float, positive_int, unit_float
+from .api import DEFAULT_CANVAS, enroll, verify
+from .user import UserFileError, load_user
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m sigver.verify",
+                                description="Enrol a user from reference signatures; verify questioned ones.")
+    sub = p.add_subparsers(dest="command", required=True)
+    e = sub.add_parser("enroll", help="train a user's classifier and write the user file",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    e.add_argument("--model-path", required=True, help="checkpoint (.pth) of the feature extractor")
+    e.add_argument("--user", required=True, help="the user's name")
+    e.add_argument("--references", nargs="+", required=True, metavar="IMG", help="genuine signatures (2 or more)")
+    e.add_argument("--out", required=True, help="user file to write (.npz)")
+    e.add_argument("--negatives", default=None,
+                   help="dataset (.npz / .npy folder) or features file of other writers (default: built-in "
+                        "synthetic writers)")
+    e.add_argument("--negatives-per-writer", type=positive_int, default=14,
+                   help="genuine signatures of each negative writer used as random forgeries")
+    e.add_argument("--target-far", type=unit_float, default=None,
+                   help="threshold at this FAR on development writers of the pool (default: SVM margin 0)")
+    e.add_argument("--canvas", nargs=2, type=positive_int, default=list(DEFAULT_CANVAS), metavar=("H", "W"),
+                   help="canvas the scans are centred on (the model's training canvas)")
+    e.add_argument("--svm-type", choices=["rbf", "linear"], default="rbf")
+    e.add_argument("--svm-c", type=positive_float, default=1.0)
+    e.add_argument("--svm-gamma", type=positive_float, default=2 ** -11)
+    e.add_argument("--seed", type=int, default=1234, help="seed of the draws from the negative pool")
+    e.add_argument("--allow-pickle", action="store_true",
+                   help="unpickle the user_mapping of a --negatives file written by the original code")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    e.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+
+    c = sub.add_parser("check", help="verify questioned signatures; prints JSON")
+    c.add_argument("--user-file", required=True, help="user file written by `enroll`")
+    c.add_argument("images", nargs="+", metavar="IMG", help="questioned signatures")
+    c.add_argument("--model-path", default=None, help="model (default: the one recorded in the user file)")
+    c.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    return p
+
+
+@cli_main
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "enroll":
+        out = Path(args.out)
+        if out.exists() and not args.overwrite:
+            raise UserFileError(f"--out {out}: exists; pass --overwrite to replace it")
+        if not out.parent.is_dir():
+            raise UserFileError(f"--out {out}: folder {out.parent} does not exist; create it first")
+        user = enroll(args.model_path, args.references, name=args.user, negatives=args.negatives,
+                      target_far=args.target_far, canvas=tuple(args.canvas), device=args.device,
+                      svm_type=args.svm_type, C=args.svm_c, gamma=args.svm_gamma,
+                      negatives_per_writer=args.negatives_per_writer, seed=args.seed,
+                      allow_pickle=args.allow_pickle)
+        user.save(out)
+        info = user.meta["threshold_info"]
+        how = ("SVM margin" if info["method"] == "svm_margin" else
+               f"FAR {100 * info['target_far']:g}% on {info['dev_writers']} development writers' "
+               f"{info['forgeries']} forgeries (reached {100 * info['dev_FAR']:.1f}%, "
+               f"FRR {100 * info['dev_FRR']:.1f}%)")
+        print(f"enrolled {user.name!r} from {user.meta['enrollment']['n_references']} references against "
+              f"{user.meta['enrollment']['n_negatives']} negatives; threshold {user.threshold:.4g} ({how}) "
+              f"-> {out}", file=sys.stderr)
+        return 0
+    user = load_user(args.user_file)
+    results = verify(user, args.images, model_path=args.model_path, device=args.device)
+    print(json.dumps({"user": user.name, "threshold": user.threshold, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

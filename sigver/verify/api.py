@@ -1,0 +1,374 @@
+"""Enrol a user from a few reference signatures, and verify questioned signatures (SPEC 11.5, sigver#25).
+
+Enrolment pre-processes the raw scans (:func:`sigver.preprocessing.preprocess_signature` on the canvas),
+extracts their features with the model, and trains the user's writer-dependent SVM (the original's
+pipeline, :func:`sigver.wd.training.train_wdclassifier_user`): the references (+1) against random forgeries
+(-1), i.e. genuine signatures of other writers from a negative pool:
+
+* a dataset file (``.npz`` or ``.npy`` folder) or a features file (``sigver.featurelearning.extract``):
+  ``negatives_per_writer`` genuine signatures of each of its writers (drawn with ``seed``);
+* by default, a built-in pool of synthetic writers (:class:`sigver.datasets.SyntheticSignatures`), rendered
+  on the fly and the same every time.
+
+The threshold is the SVM margin 0 by default; with ``target_far`` it is chosen on development writers of the
+pool (:func:`sigver.wd.training.calibrate_threshold`): each gets a classifier trained like the user's, and
+the threshold is the lowest with a false acceptance rate of at most ``target_far`` on their forgeries (skilled
+when the pool has any; the synthetic pool has). It is fixed before any questioned signature is seen
+(sigver#23).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .. import __version__
+from ..errors import BlankImageError, SigverError
+from .user import FORMAT, FORMAT_VERSION, EnrolledUser, EnrollmentError, ModelMismatchError, load_user
+
+__all__ = ["enroll", "verify", "weights_sha256", "MIN_REFERENCES", "DEFAULT_CANVAS", "IMG_SIZE"]
+
+PathLike = Union[str, os.PathLike]
+ImageLike = Union[PathLike, np.ndarray]
+
+#: fewest reference signatures accepted (the papers use 12; more gives a better classifier)
+MIN_REFERENCES = 2
+#: default canvas (the GPDS canvas of the published SigNet weights and of the synthetic signatures)
+DEFAULT_CANVAS = (952, 1360)
+#: size of the pre-processed image (the dataset files'); the model input is its centre crop
+IMG_SIZE = (170, 242)
+#: the built-in synthetic negative pool: writers, seed
+POOL_WRITERS, POOL_SEED = 24, 20250
+#: per development writer in --target-far calibration: genuine tested, skilled forgeries
+CAL_TEST_GENUINE, CAL_SKILLED = 4, 5
+#: development writers used for --target-far calibration (at most half of the pool)
+CAL_WRITERS = 50
+
+
+# ---------------------------------------------------------------------------------------------------
+# model
+
+def weights_sha256(model) -> str:
+    """SHA-256 of a model's weights (state dict tensors in key order, ``num_batches_tracked`` left out).
+
+    It identifies the weights, not the file: the same weights saved again, moved or converted from the
+    original's format give the same hash.
+    """
+    h = hashlib.sha256()
+    for key, t in sorted(model.state_dict().items()):
+        if key.endswith("num_batches_tracked"):
+            continue
+        a = t.detach().cpu().contiguous().numpy()
+        h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _load_model(model_path: PathLike, device: str):
+    from ..featurelearning.checkpoint import load_checkpoint
+
+    loaded = load_checkpoint(model_path, device=device)
+    input_size = tuple(int(v) for v in (loaded.metadata.get("input_size") or loaded.model.input_size))
+    info = {"path": os.path.abspath(os.fspath(model_path)), "sha256": weights_sha256(loaded.model),
+            "architecture": loaded.arch, "input_size": list(input_size),
+            "feature_size": int(loaded.model.feature_space_size)}
+    return loaded.model, info
+
+
+def _device(device: Optional[str]) -> str:
+    from ..cli import default_device
+
+    return device if device is not None else default_device()
+
+
+# ---------------------------------------------------------------------------------------------------
+# images
+
+def _as_list(images) -> list:
+    if isinstance(images, (str, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim == 2):
+        return [images]
+    return list(images)
+
+
+def _name(img, i: int) -> str:
+    return os.fspath(img) if isinstance(img, (str, os.PathLike)) else f"image[{i}]"
+
+
+def _read(img, name: str) -> np.ndarray:
+    from ..datasets.images import read_image
+
+    if isinstance(img, (str, os.PathLike)):
+        return read_image(img)
+    a = np.asarray(img)
+    if a.ndim != 2 or a.size == 0:
+        raise SigverError(f"{name}: expected a grey scan as a 2-D uint8 array (H, W), got shape {a.shape}")
+    if a.dtype != np.uint8:
+        if a.dtype == bool or not np.issubdtype(a.dtype, np.integer) or a.min() < 0 or a.max() > 255:
+            raise SigverError(f"{name}: expected a grey scan as a 2-D uint8 array (values 0-255), got {a.dtype}")
+        a = a.astype(np.uint8)
+    return a
+
+
+def preprocess_images(images: Sequence[ImageLike], canvas: Tuple[int, int]) -> Tuple[np.ndarray, List[str]]:
+    """Read (paths) and pre-process raw scans: uint8 ``(N, 1, 170, 242)`` inverted, and their names."""
+    import warnings
+
+    from ..preprocessing import preprocess_signature
+
+    out, names = [], []
+    for i, img in enumerate(images):
+        name = _name(img, i)
+        a = _read(img, name)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a signature larger than the canvas: its centre is kept
+                x = preprocess_signature(a, canvas, img_size=IMG_SIZE, input_size=None)
+        except BlankImageError as e:
+            raise BlankImageError(f"{name}: no signature found ({e}); give a scan with the signature on it") \
+                from None
+        out.append(x)
+        names.append(name)
+    return np.stack(out)[:, None], names
+
+
+def _features(model, x: np.ndarray, input_size, device: str) -> np.ndarray:
+    from ..featurelearning.features import extract_features
+
+    return extract_features(model, x, batch_size=max(1, min(len(x), 256)), device=device,
+                            input_size=tuple(input_size))
+
+
+# ---------------------------------------------------------------------------------------------------
+# negative pool
+
+@functools.lru_cache(maxsize=4)
+def _synthetic_pool_images(writers: int, genuine: int, forgeries: int, seed: int, canvas: Tuple[int, int]):
+    from ..datasets import SyntheticSignatures, load_dataset
+    from ..preprocessing.process_dataset import process_dataset
+
+    ds = SyntheticSignatures(n_users=writers, genuine=genuine, forgeries=forgeries, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="sigver-pool-") as tmp:
+        process_dataset(ds, Path(tmp) / "pool.npz", img_size=IMG_SIZE, workers=min(2, os.cpu_count() or 1),
+                        canvas_size=canvas, progress=False)
+        data = load_dataset(Path(tmp) / "pool.npz")
+        x, y, yforg = np.array(data.x), np.asarray(data.y).astype(np.int64), np.asarray(data.yforg).astype(np.int64)
+    for a in (x, y, yforg):
+        a.flags.writeable = False
+    return x, y, yforg
+
+
+def _select(y: np.ndarray, yforg: np.ndarray, n_genuine: int, n_skilled: int, rng) -> np.ndarray:
+    """Indices of up to ``n_genuine`` genuine and ``n_skilled`` skilled samples of every writer (random)."""
+    idx = []
+    for u in np.unique(y):
+        for kind, n in ((0, n_genuine), (1, n_skilled)):
+            cand = np.flatnonzero((y == u) & (yforg == kind))
+            if n > 0 and len(cand):
+                idx.append(np.sort(rng.choice(cand, min(n, len(cand)), replace=False)))
+    return np.concatenate(idx) if idx else np.zeros(0, dtype=np.int64)
+
+
+def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_skilled, seed, allow_pickle):
+    """Features ``(x, y, yforg)`` of the pool writers, and a description of the pool."""
+    rng = np.random.RandomState(seed)
+    if negatives is None:
+        x, y, yforg = _synthetic_pool_images(POOL_WRITERS, n_genuine, n_skilled, POOL_SEED, tuple(canvas))
+        feats = _features(model, x, model_info["input_size"], device)
+        return (feats, y, yforg), {"source": "synthetic", "writers": POOL_WRITERS, "seed": POOL_SEED}
+    path = Path(negatives)
+    if not path.exists():
+        raise EnrollmentError(f"--negatives {path}: no such dataset or features file")
+    files = ()
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                files = tuple(z.files)
+        except Exception as e:
+            raise EnrollmentError(f"--negatives {path}: cannot read it, it is truncated or corrupt "
+                                  f"({type(e).__name__})") from None
+    if "features" in files or "feats" in files:
+        from ..featurelearning.extract import load_features
+
+        f = load_features(path)
+        if f["features"].shape[1] != model_info["feature_size"]:
+            raise EnrollmentError(f"--negatives {path}: features of size {f['features'].shape[1]}, but the model "
+                                  f"gives {model_info['feature_size']}; extract them with this model")
+        arch = str(f["architecture"]) if "architecture" in f else None
+        if arch is not None and arch != model_info["architecture"]:
+            raise EnrollmentError(f"--negatives {path}: features of a {arch} model, but the model is "
+                                  f"{model_info['architecture']}; extract them with this model")
+        keep = _select(f["y"], f["yforg"], n_genuine, n_skilled, rng)
+        triple = (f["features"][keep], f["y"][keep], f["yforg"][keep])
+    else:
+        from ..datasets import load_dataset
+
+        data = load_dataset(path, allow_pickle=allow_pickle)
+        y, yforg = np.asarray(data.y).astype(np.int64), np.asarray(data.yforg).astype(np.int64)
+        keep = _select(y, yforg, n_genuine, n_skilled, rng)
+        feats = _features(model, data.x[keep], model_info["input_size"], device)
+        triple = (feats, y[keep], yforg[keep])
+    if len(np.unique(triple[1][triple[2] == 0])) < 2:
+        raise EnrollmentError(f"--negatives {path}: needs genuine signatures of at least 2 writers")
+    return triple, {"source": os.path.abspath(path), "writers": int(len(np.unique(triple[1]))), "seed": seed}
+
+
+# ---------------------------------------------------------------------------------------------------
+# enrol and verify
+
+def enroll(model_path: PathLike, references: Sequence[ImageLike], name: str = "user",
+           negatives: Optional[PathLike] = None, target_far: Optional[float] = None,
+           canvas: Tuple[int, int] = DEFAULT_CANVAS, device: Optional[str] = None, svm_type: str = "rbf",
+           C: float = 1.0, gamma: float = 2 ** -11, negatives_per_writer: int = 14, seed: int = 1234,
+           allow_pickle: bool = False) -> EnrolledUser:
+    """Enrol a user: train their writer-dependent classifier from reference signatures.
+
+    Parameters
+    ----------
+    model_path : path
+        Checkpoint (``.pth``) of the feature extractor; the architecture is inferred.
+    references : sequence of path or ndarray
+        At least :data:`MIN_REFERENCES` genuine signatures of the user: image files, or 2-D uint8 grey
+        scans (dark ink on light paper).
+    name : str
+        The user's name (stored in the user file).
+    negatives : path, optional
+        Dataset file / folder or features file of *other* writers (random forgeries); default: the built-in
+        synthetic pool.
+    target_far : float in [0, 1], optional
+        Choose the threshold at this false acceptance rate on the pool's development writers (their skilled
+        forgeries if any, else random forgeries); default: the SVM margin 0.
+    canvas : (int, int)
+        Canvas ``(height, width)`` in pixels the scans are centred on (default GPDS 952 x 1360); use the
+        canvas the model was trained with, large enough for the largest signature.
+    device : str, optional
+        Torch device (default cuda when available).
+    svm_type, C, gamma :
+        The SVM (as ``python -m sigver.wd.test``: RBF, C = 1, gamma = 2^-11).
+    negatives_per_writer : int
+        Genuine signatures of each pool writer used as negatives (the original's ``--forg-from-dev`` 14).
+    seed : int
+        Seed of the draws from the pool (enrolment is deterministic).
+    allow_pickle : bool
+        Unpickle the ``user_mapping`` of a dataset file written by the original code (trusted files only).
+
+    Returns
+    -------
+    EnrolledUser
+        ``.save(path)`` writes the user file; ``.threshold``, ``.name``.
+    """
+    from ..wd.training import calibrate_threshold, train_wdclassifier_user
+
+    references = _as_list(references)
+    if len(references) < MIN_REFERENCES:
+        raise EnrollmentError(f"user {name!r}: {len(references)} reference signature(s) given, at least "
+                              f"{MIN_REFERENCES} are needed (more is better; the papers use 12)")
+    if target_far is not None and not 0.0 <= float(target_far) <= 1.0:
+        raise EnrollmentError(f"target_far must be in [0, 1] (e.g. 0.05 for 5%), got {target_far}")
+    if int(negatives_per_writer) < 1:
+        raise EnrollmentError(f"negatives_per_writer must be >= 1, got {negatives_per_writer}")
+    canvas = (int(canvas[0]), int(canvas[1]))
+    device = _device(device)
+    t0 = time.perf_counter()
+    model, model_info = _load_model(model_path, device)
+    x, names = preprocess_images(references, canvas)
+    ref_feats = _features(model, x, model_info["input_size"], device)
+
+    n_refs, per_writer = len(ref_feats), int(negatives_per_writer)
+    calibrate = target_far is not None
+    n_genuine = max(per_writer, n_refs + CAL_TEST_GENUINE) if calibrate else per_writer
+    pool, pool_info = _negative_pool(negatives, model, model_info, canvas, device, n_genuine,
+                                     CAL_SKILLED if calibrate else 0, seed, allow_pickle)
+    px, py, pyforg = pool
+    neg_idx = _select(py, pyforg, per_writer, 0, np.random.RandomState(seed))
+    negs = px[neg_idx]
+    train_x = np.concatenate([ref_feats, negs])
+    train_y = np.r_[np.ones(n_refs), -np.ones(len(negs))]
+    pipeline = train_wdclassifier_user((train_x, train_y), svm_type, C, gamma)
+
+    if calibrate:
+        genuine_counts = np.bincount(py[pyforg == 0])
+        per_dev = int(min(per_writer, genuine_counts[genuine_counts > 0].min()))
+        try:
+            cal = calibrate_threshold(pool, float(target_far), n_writers=CAL_WRITERS, num_gen_train=n_refs,
+                                      num_gen_test=CAL_TEST_GENUINE, num_forg_from_exp=0,
+                                      num_forg_from_dev=per_dev, svm_type=svm_type, C=C, gamma=gamma,
+                                      rng=np.random.RandomState(seed + 1))
+        except SigverError as e:
+            raise EnrollmentError(f"--target-far: {e} (the negative pool {pool_info['source']} is too small "
+                                  f"for {n_refs} references)") from None
+        threshold = float(cal["threshold"])
+        threshold_info = {"method": "target_far", "target_far": float(target_far), "forgeries": cal["forgeries"],
+                          "dev_writers": len(cal["dev_users"]), "dev_FAR": cal["dev_FAR"],
+                          "dev_FRR": cal["dev_FRR"]}
+    else:
+        threshold = 0.0
+        threshold_info = {"method": "svm_margin"}
+
+    meta: Dict[str, Any] = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "name": str(name), "threshold": threshold,
+        "threshold_info": threshold_info, "model": model_info,
+        "preprocessing": {"canvas": list(canvas), "img_size": list(IMG_SIZE),
+                          "input_size": model_info["input_size"]},
+        "svm": {"type": svm_type},
+        "enrollment": {"n_references": n_refs, "references": names, "negatives": pool_info,
+                       "n_negatives": int(len(negs)), "negatives_per_writer": per_writer, "seed": int(seed),
+                       "seconds": round(time.perf_counter() - t0, 3),
+                       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                       "sigver_version": __version__},
+    }
+    return EnrolledUser.from_pipeline(pipeline, meta)
+
+
+def verify(user: Union[EnrolledUser, PathLike], images: Sequence[ImageLike], model_path: Optional[PathLike] = None,
+           device: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Is each questioned signature the user's? One forward pass for all of them.
+
+    Parameters
+    ----------
+    user : EnrolledUser or path of a user file
+    images : sequence of path or ndarray (or one of them)
+        Raw scans (files, or 2-D uint8 grey arrays), pre-processed like the references.
+    model_path : path, optional
+        The model; default the one recorded at enrolment. Its weights must be the enrolment model's.
+    device : str, optional
+
+    Returns
+    -------
+    list of dict
+        Per image, in order: ``{"image": path or "image[i]", "score": float, "accepted": bool}``
+        (``accepted`` = ``score >= user.threshold``).
+
+    Raises
+    ------
+    ModelMismatchError
+        The model's weights are not those the user was enrolled with.
+    """
+    if not isinstance(user, EnrolledUser):
+        user = load_user(user)
+    images = _as_list(images)
+    where = user.source or f"user {user.name!r}"
+    recorded = user.model.get("path")
+    if model_path is None:
+        model_path = recorded
+        if not model_path or not Path(model_path).is_file():
+            raise ModelMismatchError(f"{where}: the enrolment model {recorded} is not there any more; pass its "
+                                     "new location with --model-path (model_path=...)")
+    device = _device(device)
+    model, info = _load_model(model_path, device)
+    if info["sha256"] != user.model.get("sha256"):
+        raise ModelMismatchError(
+            f"{where}: enrolled with other model weights (sha256 {str(user.model.get('sha256'))[:12]}..., "
+            f"{recorded}) than {model_path} (sha256 {info['sha256'][:12]}...); verify with the enrolment model "
+            "or enrol the user again with this one")
+    if not images:
+        return []
+    x, names = preprocess_images(images, user.canvas)
+    scores = user.decision_function(_features(model, x, user.meta["preprocessing"]["input_size"], device))
+    t = user.threshold
+    return [{"image": n, "score": float(s), "accepted": bool(s >= t)} for n, s in zip(names, scores)]

@@ -1,0 +1,147 @@
+"""The writer-independent SVM, fused scores, and the evaluation of all exploitation writers (SPEC 8.2).
+
+The classifier is the original's: ``Pipeline([('scaler', StandardScaler(with_mean=False)), ('classifier',
+SVC(...))])`` **without** class weights (the training set is balanced), trained once for all writers. A
+questioned signature ``q`` of a writer with references ``r_1..r_k`` gets the scores
+``decision_function(|q - r_i|)``, fused into one (``max`` by default). All questioned signatures of a writer
+are scored in one ``decision_function`` call (the original looped over them). NumPy 2 safe (the original used
+``np.NaN``).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import sklearn.pipeline
+import sklearn.preprocessing
+import sklearn.svm
+
+from ..wd import data as wd_data
+from ..wd import metrics
+from . import data as wi_data
+
+__all__ = ["FUSIONS", "train_wiclassifier", "fused_scores", "test_all_users", "train_test_all_users"]
+
+Triple = Tuple[np.ndarray, np.ndarray, np.ndarray]
+
+#: fusion rules of the per-reference scores
+FUSIONS = {"max": np.max, "min": np.min, "mean": np.mean, "median": np.median}
+
+#: dissimilarity vectors scored per decision_function call (bounds the memory of a batch)
+_CHUNK = 4096
+
+
+def train_wiclassifier(training_set: Tuple[np.ndarray, np.ndarray], svm_type: str, C: float,
+                       gamma: Optional[float]) -> sklearn.pipeline.Pipeline:
+    """Fit the WI pipeline (scaler without centring, then an unweighted SVC) on dissimilarity vectors.
+
+    Parameters
+    ----------
+    training_set : tuple (x, y)
+        ``x`` (N, D) dissimilarities, ``y`` (N,) +1 (same writer) / -1 (different writers).
+    svm_type : {'rbf', 'linear'}
+    C, gamma : float
+    """
+    if svm_type == "rbf":
+        model = sklearn.svm.SVC(C=C, gamma=gamma)
+    elif svm_type == "linear":
+        model = sklearn.svm.SVC(kernel="linear", C=C)
+    else:
+        raise ValueError(f"svm_type must be 'rbf' or 'linear', got {svm_type!r}")
+    pipe = sklearn.pipeline.Pipeline([("scaler", sklearn.preprocessing.StandardScaler(with_mean=False)),
+                                      ("classifier", model)])
+    x, y = training_set
+    pipe.fit(x, y)
+    return pipe
+
+
+def fused_scores(model, references: np.ndarray, questioned: np.ndarray, fusion: str = "max") -> np.ndarray:
+    """Scores of questioned signatures against one writer's references, fused over the references.
+
+    Parameters
+    ----------
+    model : fitted WI pipeline (anything with ``decision_function``)
+    references : ndarray (k, D)
+    questioned : ndarray (q, D)
+    fusion : {'max', 'min', 'mean', 'median'}
+
+    Returns
+    -------
+    ndarray (q,)
+        ``fusion`` over ``i`` of ``decision_function(|q - r_i|)`` (higher = more genuine).
+    """
+    if fusion not in FUSIONS:
+        raise ValueError(f"fusion must be one of {sorted(FUSIONS)}, got {fusion!r}")
+    q, k = len(questioned), len(references)
+    if q == 0:
+        return np.zeros(0)
+    if k == 0:
+        raise wd_data.WDSplitError("a writer has no reference signature")
+    # in the features' own precision, as the original (float32 features give float32 differences)
+    diffs = np.abs(np.asarray(questioned)[:, None, :] - np.asarray(references)[None]).reshape(q * k, -1)
+    raw = np.concatenate([model.decision_function(diffs[s:s + _CHUNK]) for s in range(0, len(diffs), _CHUNK)])
+    return FUSIONS[fusion](raw.reshape(q, k), axis=1)
+
+
+def test_all_users(model, exp_ref: Triple, exp_test: Triple, num_gen_test: int, fusion: str = "max",
+                   global_threshold: float = 0.0, rng=None, progress: bool = False) -> Dict:
+    """Score every exploitation writer's test samples with the WI classifier and compute the metrics.
+
+    Per writer (ascending), drawn with ``rng`` exactly as the original (and as
+    :func:`sigver.wd.data.select_test_samples`): ``num_gen_test`` skilled forgeries, ``num_gen_test`` test
+    genuine signatures, and ``num_gen_test`` random forgeries (one test genuine signature of each of
+    ``num_gen_test`` distinct other writers).
+
+    Returns
+    -------
+    dict
+        ``{'all_metrics': compute_metrics(...), 'predictions': {'genuinePreds': [...], 'randomPreds': [...],
+        'skilledPreds': [...]}}``, one array per writer in ascending order (the WD result structure).
+    """
+    x_ref, y_ref, yforg_ref = wd_data._unpack(exp_ref, "exp_ref")
+    x_test, y_test, _ = wd_data._unpack(exp_test, "exp_test")
+    selection = wd_data.select_test_samples(exp_test, num_gen_test, None, wd_data.check_rng(rng))
+    users = sorted(selection)
+    if progress:
+        from tqdm import tqdm
+
+        users = tqdm(users, desc="testing")
+    preds: Dict[str, List[np.ndarray]] = {"genuinePreds": [], "randomPreds": [], "skilledPreds": []}
+    for user in users:
+        g_idx, r_idx, s_idx = selection[user]
+        refs = x_ref[(y_ref == user) & (yforg_ref == 0)]
+        scores = fused_scores(model, refs, x_test[np.concatenate([g_idx, r_idx, s_idx])], fusion)
+        g, r = len(g_idx), len(r_idx)
+        preds["genuinePreds"].append(scores[:g])
+        preds["randomPreds"].append(scores[g:g + r])
+        preds["skilledPreds"].append(scores[g + r:])
+    all_metrics = metrics.compute_metrics(preds["genuinePreds"], preds["randomPreds"], preds["skilledPreds"],
+                                          global_threshold)
+    return {"all_metrics": all_metrics, "predictions": preds}
+
+
+def train_test_all_users(exp_set: Triple, dev_set: Triple, svm_type: str, C: float, gamma: Optional[float],
+                         num_gen_train: int, num_gen_ref: int, num_gen_test: int, fusion: str = "max",
+                         global_threshold: float = 0.0, rng=None, progress: bool = False):
+    """One fold of the WI protocol: split, train the WI SVM on the development writers, test.
+
+    Draws from ``rng`` in the original order: :func:`~sigver.wi.data.split_ref_test` (exploitation),
+    :func:`~sigver.wi.data.split_train` (development), the training pairs, then the test samples.
+
+    Returns
+    -------
+    classifier : fitted pipeline
+    results : dict
+        See :func:`test_all_users`.
+    """
+    rng = wd_data.check_rng(rng)
+    exp_ref, exp_test = wi_data.split_ref_test(exp_set, num_gen_ref, num_gen_test, rng)
+    dev_train = wi_data.split_train(dev_set, num_gen_train, rng)
+    classifier = train_wiclassifier(wi_data.create_training_set(dev_train, num_gen_train, rng), svm_type, C, gamma)
+    results = test_all_users(classifier, exp_ref, exp_test, num_gen_test, fusion, global_threshold, rng,
+                             progress=progress)
+    return classifier, results
+
+
+# the names start with "test": keep pytest from collecting them when a test module imports them
+test_all_users.__test__ = False
