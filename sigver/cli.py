@@ -9,7 +9,8 @@ from typing import Callable, Optional, Sequence
 
 from .errors import SigverError
 
-__all__ = ["cli_main", "default_device", "positive_int", "nonnegative_int", "unit_float", "positive_float"]
+__all__ = ["cli_main", "default_device", "positive_int", "nonnegative_int", "unit_float", "positive_float",
+           "nonnegative_float"]
 
 
 def cli_main(func: Callable[[Optional[Sequence[str]]], int | None]):
@@ -83,4 +84,12 @@ def positive_float(text: str) -> float:
     value = _float(text, "a positive number")
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite number >= 0 (e.g. the weight of a loss term)."""
+    value = _float(text, "a number >= 0")
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
     return value

@@ -269,6 +269,12 @@ def _check_args(args) -> None:
         except ImportError:
             raise TrainingError("--visdomport needs the visdom package (pip install visdom); the curves are "
                                 "also in log.jsonl in --logdir") from None
+    check_run_folder(args)
+
+
+def check_run_folder(args) -> None:
+    """Checks shared by the training CLIs: ``--tensorboard`` importable, ``--logdir`` usable and not holding a
+    run unless ``--resume``, ``--overwrite`` or ``--test`` (``args`` needs those four attributes)."""
     if args.tensorboard:
         try:
             import tensorboard  # noqa: F401

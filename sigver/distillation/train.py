@@ -1,0 +1,385 @@
+"""Distillation with continual learning: ``python -m sigver.distillation.train`` (SPEC 8.1).
+
+Viana et al., ICDAR 2024, "Robust handwritten signature representation with continual learning of synthetic
+data over predefined real feature space": a student learns the teacher's (SigNet's) feature space from
+images inverted out of the teacher (``python -m sigver.distillation.invert``), and, with a continual set
+(e.g. synthetic signatures), learns new writers while keeping that space.
+
+Per step, one batch of the distillation set (inverted images, label = teacher class) and, with
+``--c-dataset-path``, one batch of the continual set (label = new writer ``0..C_c-1``):
+
+* ``L_d`` = KL(teacher || student) at ``--temperature`` on the distillation batch
+  (:func:`sigver.distillation.losses.distillation_loss`; by default the teacher's logits are zero-padded to
+  the student's ``C_t + C_c`` outputs as the original, ``--d-loss-classes teacher`` restricts it to the
+  teacher's ``C_t`` classes);
+* ``L_c`` = CE of the student's continual logits ``[:, C_t:]`` on the continual batch;
+* ``L_p`` = KL(teacher || student) over the first ``C_t`` logits on the continual batch;
+* loss = ``--d-lamb * L_d + --c-lamb * L_c + --p-lamb * L_p`` (``L_d`` alone without a continual set).
+
+Fixes of the original (SPEC 11.1 items 1, 8): the number of teacher classes comes from the teacher's
+checkpoint (no 531), labels are ``y - offset`` with the offset read from the data (no hard-coded ``y - 350``),
+both sets cycle for as many steps as the longer one needs (no StopIteration), validation runs in eval mode,
+and distillation images already at the input size are used as they are (larger ones are centre-cropped,
+randomly cropped with ``--d-transform``).
+
+The shared :class:`~sigver.featurelearning.loop.TrainLoop` runs the epochs: ``args.json``, ``log.jsonl``,
+``model_best.pth`` / ``model_last.pth`` (the standard checkpoint 3-tuple with a JSON sidecar, so
+``python -m sigver.wd.test --model-path LOGDIR/model_best.pth`` evaluates the student), ``training_state.pth``
+for ``--resume``. ``model_best.pth`` is chosen by ``val_acc``: the mean of the accuracies on the validation
+splits of the distillation set (teacher classes) and of the continual set (new writers).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..cli import cli_main, positive_float, positive_int
+from ..datasets import get_subset, load_dataset, remove_forgeries
+from ..featurelearning.checkpoint import load_checkpoint, save_checkpoint
+from ..featurelearning.data import DataSplitError, DeviceBatches, as_generator, split_indices
+from ..featurelearning.logging import make_loggers
+from ..featurelearning.loop import STATE_FILE, TrainingError, TrainLoop, write_run_info
+from ..featurelearning.models import available_models, create_model
+from ..featurelearning.train import VAL_FRACTION, _device, _lr_decay_times, check_run_folder, prepare_data
+from .invert import load_teacher
+from .losses import continual_loss, distillation_loss, preservation_loss
+
+__all__ = ["main", "build_parser", "prepare_distillation_data"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser (the original's flags and defaults, SPEC 8.1, plus the new ones)."""
+    p = argparse.ArgumentParser(
+        prog="python -m sigver.distillation.train",
+        description="Distil a teacher into a student from inverted images (L_d), optionally learning new writers "
+                    "from a continual set (L_c) while keeping the teacher's space (L_p).")
+    data = p.add_argument_group("data")
+    data.add_argument("--d-dataset-path", default="data/data.npz",
+                      help="distillation set: images inverted from the teacher (python -m "
+                           "sigver.distillation.invert), y = teacher class (default: data/data.npz)")
+    data.add_argument("--d-users", nargs=2, type=int, default=None, metavar=("A", "B"),
+                      help="only rows with y in range(A, B) (default: all; the original's 350 881 was all of its "
+                           "inverted set)")
+    data.add_argument("--d-label-offset", type=int, default=None,
+                      help="teacher class = y - this (default: 0 when every y is a teacher class, else the first "
+                           "of --d-users: the original's data.npz has y in 350..880, --d-users 350 881 gives y - 350)")
+    data.add_argument("--d-transform", action="store_true",
+                      help="random crops of distillation images larger than --input-size (default: centre crop; "
+                           "images at the input size are never cropped)")
+    data.add_argument("--c-dataset-path", default=None, help="continual set (e.g. synthetic signatures); "
+                                                             "without it: distillation only")
+    data.add_argument("--c-users", nargs=2, type=int, default=(2000, 9950), metavar=("A", "B"),
+                      help="continual writers range(A, B) (default: 2000 9950)")
+    data.add_argument("--input-size", nargs=2, type=positive_int, default=(150, 220), metavar=("H", "W"))
+    models = p.add_argument_group("models")
+    models.add_argument("--t-model", default="signet", choices=list(available_models),
+                        help="teacher architecture (default: signet)")
+    models.add_argument("--t-checkpoint", default="models/signet.pth",
+                        help="teacher .pth with its writer head (default: models/signet.pth)")
+    models.add_argument("--s-model", required=True, choices=list(available_models), help="student architecture")
+    models.add_argument("--s-checkpoint", default=None,
+                        help="initialise the student (base; head fully, or its teacher rows); with --test: the "
+                             "student to evaluate")
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--d-batch-size", type=positive_int, default=32)
+    opt.add_argument("--c-batch-size", type=positive_int, default=32)
+    opt.add_argument("--lr", "-lr", type=float, default=0.001)
+    opt.add_argument("--lr-decay", type=float, default=0.1)
+    opt.add_argument("--lr-decay-times", type=_lr_decay_times, default=3)
+    opt.add_argument("--momentum", type=float, default=0.9)
+    opt.add_argument("--weight-decay", type=float, default=1e-4)
+    opt.add_argument("--epochs", type=positive_int, default=60)
+    opt.add_argument("--d-lamb", type=float, default=1.0, help="weight of L_d (default: 1)")
+    opt.add_argument("--c-lamb", type=float, default=1.0, help="weight of L_c (default: 1)")
+    opt.add_argument("--p-lamb", type=float, default=1.7, help="weight of L_p (default: 1.7)")
+    opt.add_argument("--temperature", type=positive_float, default=1.0, help="softmax temperature of the KLs")
+    opt.add_argument("--d-loss-classes", choices=["all", "teacher"], default="all",
+                     help="L_d over the student's full output with the teacher zero-padded (all, the original) "
+                          "or over the teacher's classes only")
+    opt.add_argument("--seed", type=int, default=42)
+    run = p.add_argument_group("run")
+    run.add_argument("--logdir", required=True, help="run folder (created if missing)")
+    run.add_argument("--test", action="store_true", help="evaluate --s-checkpoint on the validation splits and exit")
+    run.add_argument("--resume", nargs="?", const="", default=None, metavar="STATE",
+                     help=f"continue an interrupted run from its {STATE_FILE} (default: the one in --logdir)")
+    run.add_argument("--overwrite", action="store_true", help="allow a new run in a --logdir that holds one")
+    run.add_argument("--gpu-idx", type=int, default=0, help="GPU index when --device is cuda (default: 0)")
+    run.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    run.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 autocast)")
+    run.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    run.add_argument("--tensorboard", action="store_true", help="live curves as TensorBoard event files in --logdir")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------------
+
+def prepare_distillation_data(path, users, label_offset: Optional[int], n_teacher_classes: int,
+                              input_size, random_crops: bool):
+    """Load the distillation set: rows of ``range(*users)`` (all when None), genuine only, teacher labels.
+
+    Returns
+    -------
+    x : ndarray of uint8 (N, 1, H, W)
+        At ``input_size`` unless ``random_crops`` (then as stored).
+    labels : ndarray of int64 (N,)
+        Teacher classes ``y - offset`` in ``0..n_teacher_classes-1``.
+    offset : int
+    """
+    data = load_dataset(path)
+    if users is not None:
+        a, b = int(users[0]), int(users[1])
+        if a < 0 or b <= a:
+            raise DataSplitError(f"--d-users {a} {b}: expected 0 <= A < B")
+        data = get_subset(data, range(a, b))
+    data = remove_forgeries(data)
+    y = np.asarray(data.y, dtype=np.int64)
+    if len(y) == 0:
+        raise DataSplitError(f"{path}: no genuine image selected (--d-users {users}); the distillation set needs "
+                             f"images labelled with teacher classes")
+    if label_offset is None:
+        label_offset = 0 if (y.max() < n_teacher_classes or users is None) else int(users[0])
+    labels = y - label_offset
+    if labels.min() < 0 or labels.max() >= n_teacher_classes:
+        raise DataSplitError(f"{path}: y - {label_offset} spans {labels.min()}..{labels.max()}, but the teacher "
+                             f"has classes 0..{n_teacher_classes - 1}; is it an inversion of this teacher? (set "
+                             f"--d-label-offset, or --d-users)")
+    x = data.x
+    h, w = input_size
+    H, W = x.shape[2:]
+    if H < h or W < w:
+        raise DataSplitError(f"{path}: images are {H}x{W}, smaller than --input-size {h} {w}")
+    if not random_crops and (H, W) != (h, w):
+        t, l = (H - h) // 2, (W - w) // 2
+        x = x[:, :, t:t + h, l:l + w]
+    return np.ascontiguousarray(x), labels, int(label_offset)
+
+
+def _cycle(make) -> Iterator[Any]:
+    """Batches of ``make()``, restarted (a new epoch of that set) whenever it runs out."""
+    while True:
+        empty = True
+        for item in make():
+            empty = False
+            yield item
+        if empty:
+            raise DataSplitError("a training set yields no batch")
+
+
+# ---------------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------------
+
+def _check_args(args) -> None:
+    if args.test and not args.s_checkpoint:
+        raise TrainingError("--test needs --s-checkpoint (the student to evaluate)")
+    if args.resume is not None and args.s_checkpoint and not args.test:
+        raise TrainingError("--resume and --s-checkpoint exclude each other: --resume continues a run, "
+                            "--s-checkpoint starts a new one from a model")
+    check_run_folder(args)
+
+
+def _init_student(path, arch, model, head, n_teacher: int) -> str:
+    loaded = load_checkpoint(path, arch=arch)
+    model.load_state_dict(loaded.model.state_dict())
+    got = loaded.classification_layer
+    if got is not None and got.out_features == head.out_features:
+        head.load_state_dict(got.state_dict())
+        return f"student initialised from {path}"
+    if got is not None and got.out_features >= n_teacher:
+        with torch.no_grad():
+            head.weight[:n_teacher] = got.weight[:n_teacher]
+            head.bias[:n_teacher] = got.bias[:n_teacher]
+        return f"student initialised from {path} (the head's {n_teacher} teacher rows; new writers' rows fresh)"
+    return f"student initialised from {path} (head newly initialised)"
+
+
+class _Student(nn.Module):
+    def __init__(self, model: nn.Module, head: nn.Module):
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, x):
+        return self.head(self.model(x))
+
+
+@cli_main
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python -m sigver.distillation.train`` (see ``--help``)."""
+    args = build_parser().parse_args(argv)
+    _check_args(args)
+    device = _device(args, 0, 1)
+    return _run(args, device)
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _run(args, device: torch.device) -> int:
+    torch.manual_seed(args.seed)
+    input_size = tuple(args.input_size)
+    teacher = load_teacher(args.t_checkpoint, args.t_model, device)
+    n_t = teacher.classification_layer.out_features
+    if tuple(teacher.model.input_size) != input_size:
+        raise TrainingError(f"--input-size {input_size[0]} {input_size[1]}: the teacher takes "
+                            f"{teacher.model.input_size[0]}x{teacher.model.input_size[1]} inputs")
+    t_net = _Student(teacher.model, teacher.classification_layer).eval()
+    for p_ in t_net.parameters():
+        p_.requires_grad_(False)
+
+    xd, yd, offset = prepare_distillation_data(args.d_dataset_path, args.d_users, args.d_label_offset, n_t,
+                                               input_size, args.d_transform)
+    split_gen = as_generator(args.seed)
+    tr, va = split_indices(len(yd), VAL_FRACTION, split_gen)
+    full = DeviceBatches(xd, yd, np.zeros(len(yd), np.int64), input_size, device, channels_last=args.channels_last)
+    d_train, d_val = full.subset(tr), full.subset(va)
+    msg = (f"distillation: {len(yd)} images of {len(np.unique(yd))} teacher classes (of {n_t}; labels = y - "
+           f"{offset}): {len(d_train)} for training, {len(d_val)} for validation")
+    c_train = c_val = None
+    c_classes, c_ids = [], []
+    if args.c_dataset_path:
+        try:
+            xc, yc, _, c_classes, c_ids = prepare_data(args.c_dataset_path, args.c_users, forg=False)
+        except DataSplitError as e:
+            raise DataSplitError(str(e).replace("--users", "--c-users")) from None
+        tr, va = split_indices(len(yc), VAL_FRACTION, split_gen)
+        full = DeviceBatches(xc, yc, np.zeros(len(yc), np.int64), input_size, device,
+                             channels_last=args.channels_last)
+        c_train, c_val = full.subset(tr), full.subset(va)
+        msg += (f"; continual: {len(yc)} images of {len(c_classes)} new writers: {len(c_train)} for training, "
+                f"{len(c_val)} for validation")
+    del full
+    _log(msg)
+    n_c = len(c_classes)
+
+    model = create_model(args.s_model)
+    if tuple(model.input_size) != input_size:
+        raise TrainingError(f"--s-model {args.s_model} takes {model.input_size[0]}x{model.input_size[1]} inputs")
+    head = nn.Linear(model.feature_space_size, n_t + n_c)
+    pad = args.d_loss_classes == "all"
+    T = args.temperature
+
+    def evaluate(epoch) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        sums = {"n": 0, "loss": 0.0, "acc": 0.0, "agree": 0.0}
+        for xb, yb, _ in d_val.eval_batches(args.d_batch_size):
+            t, s = t_net(xb), student(xb)
+            n = len(yb)
+            sums["n"] += n
+            sums["loss"] += float(distillation_loss(s, t, T, pad)) * n
+            sums["acc"] += float((s.argmax(1) == yb).sum())
+            sums["agree"] += float((s[:, :n_t].argmax(1) == t.argmax(1)).sum())
+        out.update({f"val_d_{k}": sums[k] / max(sums["n"], 1) for k in ("loss", "acc", "agree")})
+        out["val_acc"] = out["val_d_acc"]
+        if c_val is not None:
+            sums = {"n": 0, "c_loss": 0.0, "c_acc": 0.0, "p_loss": 0.0, "p_agree": 0.0}
+            for xb, yb, _ in c_val.eval_batches(args.c_batch_size):
+                t, s = t_net(xb), student(xb)
+                n = len(yb)
+                sums["n"] += n
+                sums["c_loss"] += float(continual_loss(s, yb, n_t)) * n
+                sums["c_acc"] += float((s.argmax(1) == yb + n_t).sum())
+                sums["p_loss"] += float(preservation_loss(s, t, T)) * n
+                sums["p_agree"] += float((s[:, :n_t].argmax(1) == t.argmax(1)).sum())
+            out.update({f"val_{k}": sums[k] / max(sums["n"], 1) for k in ("c_loss", "c_acc", "p_loss", "p_agree")})
+            out["val_acc"] = 0.5 * (out["val_d_acc"] + out["val_c_acc"])
+        return out
+
+    if args.test:
+        loaded = load_checkpoint(args.s_checkpoint, device=device, arch=args.s_model)
+        have = None if loaded.classification_layer is None else loaded.classification_layer.out_features
+        if have != n_t + n_c:
+            raise TrainingError(f"--s-checkpoint {args.s_checkpoint}: its head has {have} classes; the teacher's "
+                                f"{n_t} + {n_c} continual writers = {n_t + n_c} expected")
+        student = _Student(loaded.model, loaded.classification_layer).eval()
+        with torch.no_grad():
+            metrics = evaluate(0)
+        _log("Test. " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        return 0
+
+    if args.s_checkpoint:
+        _log(_init_student(args.s_checkpoint, args.s_model, model, head, n_t))
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
+    head.to(device)
+    student = _Student(model, head)
+    optimizer = torch.optim.SGD(student.parameters(), lr=args.lr, momentum=args.momentum, nesterov=True,
+                                weight_decay=args.weight_decay)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, max(1, args.epochs // args.lr_decay_times),
+                                                args.lr_decay)
+    d_gen, c_gen = as_generator(args.seed + 1), as_generator(args.seed + 2)
+    n_d = d_train.num_batches(args.d_batch_size)
+    n_steps = max(n_d, c_train.num_batches(args.c_batch_size)) if c_train is not None else n_d
+
+    def batches(epoch):
+        d_it = _cycle(lambda: d_train.train_batches(args.d_batch_size, d_gen))
+        c_it = _cycle(lambda: c_train.train_batches(args.c_batch_size, c_gen)) if c_train is not None else None
+        for _ in range(n_steps):
+            d = next(d_it)
+            c = next(c_it) if c_it is not None else None
+            yield (d.x, d.y, None if c is None else c.x, None if c is None else c.y)
+
+    def step(batch):
+        xd_, yd_, xc_, yc_ = batch
+        with torch.no_grad():
+            td = t_net(xd_)
+        sd = student(xd_)
+        ld = distillation_loss(sd, td, T, pad)
+        out = {"d_loss": ld, "d_agree": (sd[:, :n_t].argmax(1) == td.argmax(1)).float().mean()}
+        if xc_ is None:
+            out["loss"] = ld
+            return out
+        with torch.no_grad():
+            tc = t_net(xc_)
+        sc = student(xc_)
+        lc, lp = continual_loss(sc, yc_, n_t), preservation_loss(sc, tc, T)
+        out.update({"c_loss": lc, "p_loss": lp, "c_acc": (sc.argmax(1) == yc_ + n_t).float().mean()})
+        out["loss"] = args.d_lamb * ld + args.c_lamb * lc + args.p_lamb * lp
+        return out
+
+    training_args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}
+
+    def save_model(path, info):
+        save_checkpoint(path, model, head, None, metadata={
+            "training_args": training_args,
+            "teacher": {"checkpoint": str(args.t_checkpoint), "architecture": teacher.arch, "num_classes": n_t},
+            "teacher_classes": n_t,
+            "continual_classes": [int(c) for c in c_classes],
+            "continual_writer_ids": list(c_ids),
+            "epoch": info["epoch"],
+            "metrics": {k: v for k, v in info.items() if k.startswith("val_")},
+        })
+
+    loop = TrainLoop(
+        modules={"model": model, "classification": head}, optimizer=optimizer, scheduler=scheduler,
+        train_batches=batches, num_batches=lambda epoch: n_steps, step=step, evaluate=evaluate,
+        save_model=save_model, logdir=args.logdir, epochs=args.epochs, generators={"d": d_gen, "c": c_gen},
+        monitor="val_acc", mode="max", grad_clip_value=10.0, amp=args.amp, device=device, progress=args.progress)
+    if args.resume is not None:
+        state = args.resume or Path(args.logdir) / STATE_FILE
+        start = loop.resume(state)
+        _log(f"resumed from {state} at epoch {start + 1}/{args.epochs}")
+    Path(args.logdir).mkdir(parents=True, exist_ok=True)
+    loop.logger = make_loggers(tensorboard_dir=args.logdir if args.tensorboard else None)
+    write_run_info(args.logdir, training_args, name="args.json" if args.resume is None else "args.resume.json")
+    try:
+        loop.fit()
+    finally:
+        if loop.logger is not None:
+            loop.logger.close()
+    if loop.best_epoch is not None:
+        _log(f"best val_acc {loop.best * 100:.2f}% at epoch {loop.best_epoch + 1}; models in {args.logdir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
