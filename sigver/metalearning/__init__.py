@@ -1,0 +1,12 @@
+"""Meta-learning of per-writer classifiers (MAML, SPEC 6): task sampling, functional models, the algorithm.
+
+CLI: ``python -m sigver.metalearning.train``. Python::
+
+    from sigver.metalearning import MAML, TaskSampler, create_model
+"""
+from .data import TaskBatch, TaskSampler
+from .maml import MAML, balanced_bce, load_maml, per_step_loss_weights, save_maml
+from .models import PretrainWrapper, SigNetModel, SmallCNN, available_models, create_model
+
+__all__ = ["MAML", "TaskBatch", "TaskSampler", "balanced_bce", "load_maml", "per_step_loss_weights", "save_maml",
+           "PretrainWrapper", "SigNetModel", "SmallCNN", "available_models", "create_model"]
