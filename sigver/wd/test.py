@@ -167,10 +167,12 @@ def check_common_args(args) -> None:
             raise WDInputError(f"{args.data_path}: no such dataset file or folder")
     elif not Path(args.features_path).is_file():
         raise WDInputError(f"{args.features_path}: no such features file")
+    no_dev_needed = getattr(args, "forg_from_dev", None) == 0 and getattr(args, "target_far", None) is None
     for name in ("exp_users", "dev_users"):
         a, b = getattr(args, name)
-        if a >= b:
-            raise WDInputError(f"--{name.replace('_', '-')} {a} {b}: the range is empty (need A < B)")
+        if a > b or (a == b and not (name == "dev_users" and no_dev_needed)):
+            raise WDInputError(f"--{name.replace('_', '-')} {a} {b}: the range is empty (need A < B; an empty "
+                               "--dev-users A A only with --forg-from-dev 0 and no --target-far)")
     (ea, eb), (da, db) = args.exp_users, args.dev_users
     if ea < db and da < eb:
         raise WDInputError(f"--exp-users {ea} {eb} and --dev-users {da} {db} overlap (writers {max(ea, da)} to "

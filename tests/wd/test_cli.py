@@ -233,3 +233,15 @@ def test_module_entry_point(feats, tmp_path):
                            "0", "8", "--dev-users", "8", "16", "--gen-for-train", "20"], capture_output=True,
                           text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith("error:")
+
+
+def test_without_development_writers(feats, capsys):
+    """MCYT / CEDAR protocol: negatives from the other exploitation writers only (--dev-users A A)."""
+    args = ["--features-path", feats, "--exp-users", 0, 8, "--dev-users", 0, 0, "--gen-for-train", 6,
+            "--gen-for-test", 4, "--forg-from-exp", 3, "--forg-from-dev", 0, "--folds", 1, "--jobs", 1,
+            "--svm-gamma", 0.05, "--no-progress"]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    assert "EER" in out
+    code, _, err = run([*args[:-1], "--forg-from-dev", 5, "--no-progress"], capsys)
+    assert code == 2 and "--dev-users 0 0: the range is empty" in err
