@@ -147,6 +147,10 @@ def _features(model, x: np.ndarray, input_size, device: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------------
 # negative pool
 
+#: features of the built-in synthetic pool, per (weights hash, input size, device, counts, canvas)
+_POOL_FEATURES: dict = {}
+
+
 @functools.lru_cache(maxsize=4)
 def _synthetic_pool_images(writers: int, genuine: int, forgeries: int, seed: int, canvas: Tuple[int, int]):
     from ..datasets import SyntheticSignatures, load_dataset
@@ -179,7 +183,15 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
     rng = np.random.RandomState(seed)
     if negatives is None:
         x, y, yforg = _synthetic_pool_images(POOL_WRITERS, n_genuine, n_skilled, POOL_SEED, tuple(canvas))
-        feats = _features(model, x, model_info["input_size"], device)
+        key = (model_info["sha256"], tuple(model_info["input_size"]), str(device), n_genuine, n_skilled,
+               tuple(canvas))
+        feats = _POOL_FEATURES.get(key)
+        if feats is None:  # the same model enrolling several users extracts the pool's features once
+            feats = _features(model, x, model_info["input_size"], device)
+            feats.flags.writeable = False
+            if len(_POOL_FEATURES) >= 4:
+                _POOL_FEATURES.pop(next(iter(_POOL_FEATURES)))
+            _POOL_FEATURES[key] = feats
         return (feats, y, yforg), {"source": "synthetic", "writers": POOL_WRITERS, "seed": POOL_SEED}
     path = Path(negatives)
     if not path.exists():
