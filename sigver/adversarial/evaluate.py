@@ -206,6 +206,8 @@ def summarize_attacks(records: Sequence[Dict[str, Any]], thr: float = 0.0) -> Di
 
 def plot_success(budgets: Sequence[float], results: Sequence[Dict[str, Any]], path: Path, title: str) -> Path:
     """Success rate of both attack types against the L2 budget (PNG)."""
+    import matplotlib.ticker
+
     from ..wd.plots import _figure, _save
 
     fig, (ax,) = _figure(5.0, 3.6)
@@ -214,6 +216,8 @@ def plot_success(budgets: Sequence[float], results: Sequence[Dict[str, Any]], pa
         ax.plot(budgets, [np.nan if v is None else 100 * v for v in rates], style,
                 label=f"{kind.replace('type', 'type ')}: {TYPES[kind]}")
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # only the budgets are labelled
+    ax.set_xticks(list(budgets), [f"{b:g}" for b in budgets])
     ax.set_xlabel("L2 budget of the noise (pixels in [0, 1])")
     ax.set_ylabel("attack success rate (%)")
     ax.set_ylim(-2, 102)
