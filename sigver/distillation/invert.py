@@ -7,8 +7,8 @@ Deep inversion with competition (Yin et al., CVPR 2020, "Dreaming to Distill"), 
 * the teacher classifies them as chosen writers: ``CE(teacher(x), target)``;
 * their activations match the running mean and variance stored in every batch-norm layer of the teacher:
   ``bn_weight * sum_l (||mu_l(x) - running_mean_l||_2 + ||var_l(x) - running_var_l||_2)`` (forward hooks);
-* they look like images: ``tv_weight * TV(x)`` (mean absolute difference of neighbouring pixels) and
-  ``l2_weight * mean(x**2)``;
+* they look like images: ``tv_weight * TV(x)`` (mean absolute difference of neighbouring pixels),
+  ``l2_weight * mean(x**2)`` and ``l1_weight * mean(x)`` (sparse ink: background 0, as real inputs);
 * optionally (``competition_weight > 0`` and a student): they are images on which the student still disagrees
   with the teacher, ``competition_weight * (1 - JS(teacher(x), student(x)) / log 2)``, the Jensen-Shannon
   divergence of their predictive distributions over the teacher's classes.
@@ -116,7 +116,13 @@ class DeepInversion:
     jitter : int
         Each step rolls the images by up to this many pixels (random, both axes) before the forward pass.
     init_scale : float
-        Initial pixels are uniform in ``[0, init_scale]``.
+        Initial pixels are uniform in ``[0, init_scale]`` (pixel parametrisation).
+    logit_init : float, optional
+        Optimise logits ``z`` with ``x = sigmoid(z)`` instead of the pixels, starting at ``z = logit_init +
+        N(0, 1)`` (e.g. -4: a background near 0 like real inputs, and a different random start per image).
+        None (default): the pixels themselves, clamped to [0, 1] after each step.
+    l1_weight : float
+        Weight of ``mean(x)`` (sparsity of the ink).
     input_size : (int, int)
         ``(H, W)`` of the images (the teacher's input size).
     device : torch.device
@@ -126,6 +132,7 @@ class DeepInversion:
                  student_head: Optional[nn.Module] = None, *, iterations: int = 2000, lr: float = 0.05,
                  bn_weight: float = 0.01, tv_weight: float = 1.0, l2_weight: float = 0.0,
                  competition_weight: float = 0.0, jitter: int = 8, init_scale: float = 0.2,
+                 logit_init: Optional[float] = None, l1_weight: float = 0.0,
                  input_size: Tuple[int, int] = (150, 220), device="cpu"):
         self.device = torch.device(device)
         self.teacher = nn.Sequential(teacher, teacher_head).to(self.device).eval()
@@ -140,7 +147,9 @@ class DeepInversion:
             for p in self.student.parameters():
                 p.requires_grad_(False)
         self.iterations, self.lr, self.jitter, self.init_scale = int(iterations), float(lr), int(jitter), init_scale
-        self.weights = {"bn": bn_weight, "tv": tv_weight, "l2": l2_weight, "competition": competition_weight}
+        self.logit_init = None if logit_init is None else float(logit_init)
+        self.weights = {"bn": bn_weight, "tv": tv_weight, "l2": l2_weight, "l1": l1_weight,
+                        "competition": competition_weight}
         self.input_size = tuple(input_size)
         self._bn = _BNStatistics(self.teacher)
 
@@ -163,7 +172,7 @@ class DeepInversion:
         -------
         images : Tensor of float, shape (B, 1, H, W), in [0, 1], on the CPU
         stats : dict
-            Last step's terms (``ce``, ``bn``, ``tv``, ``l2``, ``competition``, ``loss``) and ``teacher_acc``
+            Last step's terms (``ce``, ``bn``, ``tv``, ``l2``, ``l1``, ``competition``, ``loss``) and ``teacher_acc``
             (fraction of images the teacher assigns to their target).
         """
         targets = torch.as_tensor(targets, dtype=torch.long)
@@ -173,25 +182,30 @@ class DeepInversion:
             raise InversionError(f"target classes must be in 0..{self.n_classes - 1}")
         b = len(targets)
         h, w = self.input_size
-        x0 = torch.rand((b, 1, h, w), generator=generator) * self.init_scale
+        if self.logit_init is None:
+            x0 = torch.rand((b, 1, h, w), generator=generator) * self.init_scale
+        else:
+            x0 = torch.randn((b, 1, h, w), generator=generator) + self.logit_init
         shifts = torch.randint(-self.jitter, self.jitter + 1, (self.iterations, 2), generator=generator) \
             if self.jitter > 0 else torch.zeros((self.iterations, 2), dtype=torch.long)
-        x = x0.to(self.device).requires_grad_(True)
+        z = x0.to(self.device).requires_grad_(True)
+        image = (lambda: z) if self.logit_init is None else (lambda: torch.sigmoid(z))
         y = targets.to(self.device)
-        opt = torch.optim.Adam([x], lr=self.lr, betas=(0.5, 0.9))
+        opt = torch.optim.Adam([z], lr=self.lr, betas=(0.5, 0.9))
         wt = self.weights
         stats: Dict[str, float] = {}
         for it in range(self.iterations):
             for group in opt.param_groups:
                 group["lr"] = self.lr * 0.5 * (1 + math.cos(math.pi * it / self.iterations))
             opt.zero_grad(set_to_none=True)
+            x = image()
             dy, dx = (int(v) for v in shifts[it])
             xj = torch.roll(x, shifts=(dy, dx), dims=(2, 3)) if (dy or dx) else x
             self._bn.losses = []
             logits = self.teacher(xj)
             terms = {"ce": nn.functional.cross_entropy(logits, y), "bn": self._bn.pop(),
-                     "tv": image_prior_tv(x), "l2": x.pow(2).mean()}
-            loss = terms["ce"] + wt["bn"] * terms["bn"] + wt["tv"] * terms["tv"] + wt["l2"] * terms["l2"]
+                     "tv": image_prior_tv(x), "l2": x.pow(2).mean(), "l1": x.mean()}
+            loss = terms["ce"] + sum(wt[k] * terms[k] for k in ("bn", "tv", "l2", "l1"))
             if self.student is not None:
                 s_logits = self.student(xj)[:, :self.n_classes]
                 js = js_divergence(logits, s_logits).mean()
@@ -199,12 +213,14 @@ class DeepInversion:
                 loss = loss + wt["competition"] * terms["competition"]
             loss.backward()
             opt.step()
-            with torch.no_grad():
-                x.clamp_(0.0, 1.0)
+            if self.logit_init is None:
+                with torch.no_grad():
+                    z.clamp_(0.0, 1.0)
             if it == self.iterations - 1:
                 stats = {k: float(v.detach()) for k, v in terms.items()}
                 stats["loss"] = float(loss.detach())
         with torch.no_grad():
+            x = image()
             self._bn.losses = []
             pred = self.teacher(x).argmax(1)
             self._bn.losses = []
@@ -240,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tv-weight", type=nonnegative_float, default=1.0,
                    help="weight of the total-variation prior (default: 1)")
     p.add_argument("--l2-weight", type=nonnegative_float, default=0.0, help="weight of the L2 prior (default: 0)")
+    p.add_argument("--l1-weight", type=nonnegative_float, default=0.0,
+                   help="weight of the sparsity prior mean(x) (default: 0)")
     p.add_argument("--competition-weight", type=nonnegative_float, default=0.0,
                    help="weight of the competition term (Jensen-Shannon teacher vs student; needs "
                         "--s-checkpoint; default: 0)")
@@ -247,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "(default: 8)")
     p.add_argument("--init-scale", type=nonnegative_float, default=0.2,
                    help="initial pixels uniform in [0, this] (default: 0.2)")
+    p.add_argument("--logit-init", type=float, default=None, metavar="BIAS",
+                   help="optimise logits z, image = sigmoid(z), starting at z = BIAS + N(0, 1) (e.g. -4: "
+                        "background near 0, a different start per image); default: optimise the pixels")
     p.add_argument("--save-every", type=positive_int, default=10,
                    help="rewrite the output every this many batches (default: 10)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of extending an existing output")
@@ -372,7 +393,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         None if student is None else student.classification_layer,
                         iterations=args.iterations, lr=args.lr, bn_weight=args.bn_weight, tv_weight=args.tv_weight,
                         l2_weight=args.l2_weight, competition_weight=args.competition_weight, jitter=args.jitter,
-                        init_scale=args.init_scale, input_size=input_size, device=device)
+                        init_scale=args.init_scale, logit_init=args.logit_init, l1_weight=args.l1_weight,
+                        input_size=input_size, device=device)
     accs: List[float] = []
     unsaved = 0
     bar = tqdm(plan, desc="inverting", unit="batch", disable=not args.progress, dynamic_ncols=True)

@@ -1,0 +1,82 @@
+"""End to end at small scale: teacher -> inverted images -> student (L_d) -> continual student (L_d + L_c + L_p).
+
+Held-out writers 0-3 of the session's synthetic set were seen by no model. The larger run of the same chain is
+``scripts/distill_synthetic.py`` (its table is in BENCHMARKS.md).
+"""
+import numpy as np
+import pytest
+import torch
+
+from sigver.datasets import load_dataset
+from sigver.distillation.evaluate import new_writer_accuracy, teacher_agreement, writer_separation
+from sigver.distillation.train import main as distil_main
+from sigver.featurelearning import load_checkpoint, save_checkpoint
+from sigver.featurelearning.features import extract_features
+from sigver.featurelearning.models import create_model
+
+from .conftest import CPU, TEACHER_CLASSES, TEACHER_USERS
+
+HELD_OUT = TEACHER_USERS[0]  # writers 0..3
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory, teacher, inverted, continual_data):
+    """Checkpoints of the student at initialisation, distilled (6 epochs), and continual (8 epochs, 4 new writers)."""
+    work = tmp_path_factory.mktemp("dist_e2e")
+    torch.manual_seed(3)
+    model = create_model("signet_thin")
+    init = save_checkpoint(work / "init.pth", model, torch.nn.Linear(model.feature_space_size, TEACHER_CLASSES))
+    common = ["--t-model", "signet_thin", "--t-checkpoint", teacher, "--s-model", "signet_thin", "--d-dataset-path",
+              inverted, "--d-batch-size", 8, "--c-batch-size", 8, "--lr", 0.01, "--lr-decay-times", 1, *CPU]
+    assert distil_main([str(a) for a in [*common, "--s-checkpoint", init, "--epochs", 6,
+                                         "--logdir", work / "student"]]) == 0
+    distilled = work / "student" / "model_last.pth"
+    assert distil_main([str(a) for a in [*common, "--s-checkpoint", distilled, "--epochs", 8, "--c-dataset-path",
+                                         continual_data, "--c-users", 0, 4, "--logdir", work / "continual"]]) == 0
+    return {"init": init, "distilled": distilled, "continual": work / "continual" / "model_last.pth"}
+
+
+@pytest.fixture(scope="module")
+def measures(chain, teacher, dist_data, continual_data):
+    d = load_dataset(dist_data)
+    keep = (d.y < HELD_OUT) & (d.yforg == 0)
+    x, y = d.x[keep], np.asarray(d.y[keep])
+    t = load_checkpoint(teacher)
+    ft = extract_features(t.model, x)
+    out = {"teacher": writer_separation(ft, y)}
+    for name, path in chain.items():
+        s = load_checkpoint(path)
+        f = extract_features(s.model, x)
+        out[name] = dict(writer_separation(f, y),
+                         agree=teacher_agreement(s.model, s.classification_layer, t.model, t.classification_layer,
+                                                 x))
+    c = load_dataset(continual_data)
+    s = load_checkpoint(chain["continual"])
+    with torch.no_grad():
+        logits = s.classification_layer(torch.as_tensor(extract_features(s.model, c.x)))
+    out["continual"]["new_acc"] = new_writer_accuracy(logits, c.y, TEACHER_CLASSES)
+    print({k: {n: round(v, 3) for n, v in d.items()} for k, d in out.items()})
+    return out
+
+
+def test_distilled_student_separates_held_out_writers_better_than_its_initialisation(measures):
+    m = measures
+    assert m["distilled"]["ratio"] > m["init"]["ratio"], m
+    assert m["distilled"]["nn_acc"] >= m["init"]["nn_acc"], m
+
+
+def test_distilled_student_agrees_with_the_teacher_on_unseen_writers(measures):
+    # which teacher writer an unseen writer's signature is closest to: chance 1/6 at initialisation.
+    # (Linear CKA to the teacher's features is not a useful measure of this: measured, a random signet_thin
+    # has CKA 0.91 with the teacher on these images, the distilled student 0.62.)
+    m = measures
+    assert m["distilled"]["agree"] >= 0.8 > m["init"]["agree"], m
+
+
+def test_continual_student_keeps_the_teacher_and_learns_the_new_writers(measures, chain):
+    m = measures
+    # L_p: agreement with the teacher on held-out signatures does not collapse while the new writers are learnt
+    assert m["continual"]["agree"] >= m["distilled"]["agree"] - 0.1, m
+    # the new writers' signatures (the continual set's 32 images, 90 % of them seen in training), argmax of the
+    # continual logits (what L_c trains): chance is 25 %
+    assert m["continual"]["new_acc"] > 0.5, m
