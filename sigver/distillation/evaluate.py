@@ -3,7 +3,7 @@
 Used by ``scripts/distill_synthetic.py`` (teacher -> inversion -> student -> continual student, end to end on
 synthetic signatures) and by the tests. On held-out writers (never seen by teacher or student):
 
-* :func:`writer_separation`: leave-one-out 1-NN writer accuracy and the ratio of the mean between-writer to
+* :func:`~sigver.wd.metrics.writer_separation` (from the shared metrics module): leave-one-out 1-NN writer accuracy and the ratio of the mean between-writer to
   the mean within-writer Euclidean distance of the features;
 * :func:`wd_metrics`: the writer-dependent protocol (per-user SVMs, :func:`sigver.wd.training.train_test_all_users`)
   with, beside the usual genuine-vs-skilled ``EER`` and ``mean_AUC``, the genuine-vs-random ``EER_random``
@@ -22,34 +22,9 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
+from ..wd.metrics import writer_separation
+
 __all__ = ["writer_separation", "linear_cka", "wd_metrics", "teacher_agreement", "new_writer_accuracy"]
-
-
-def writer_separation(features, y) -> Dict[str, float]:
-    """Leave-one-out 1-NN writer accuracy and between/within-writer distance ratio (Euclidean).
-
-    Parameters
-    ----------
-    features : ndarray, shape (N, D)
-    y : ndarray, shape (N,)
-        Writer of each row; every writer needs at least 2 rows.
-
-    Returns
-    -------
-    dict
-        ``nn_acc`` (fraction of rows whose nearest other row is of the same writer) and ``ratio`` (mean
-        distance between rows of different writers / mean distance between rows of the same writer).
-    """
-    f = np.asarray(features, dtype=np.float64)
-    y = np.asarray(y)
-    sq = (f ** 2).sum(1)
-    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * f @ f.T, 0.0))
-    same = y[:, None] == y[None, :]
-    off_diag = ~np.eye(len(y), dtype=bool)
-    if not (same & off_diag).any() or not (~same).any():
-        raise ValueError("writer_separation needs at least 2 writers with at least 2 rows each")
-    nn_acc = float((y[np.where(off_diag, d, np.inf).argmin(1)] == y).mean())
-    return {"nn_acc": nn_acc, "ratio": float(d[~same].mean() / d[same & off_diag].mean())}
 
 
 def linear_cka(a, b) -> float:

@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = [
     "roc_curve", "roc_auc", "eer_threshold", "compute_metrics", "compute_AUCs", "compute_EER",
-    "calculate_EER_user_thresholds", "error_rates", "threshold_at_far", "threshold_at_frr",
+    "calculate_EER_user_thresholds", "error_rates", "threshold_at_far", "threshold_at_frr", "writer_separation",
 ]
 
 ArrayList = Sequence[np.ndarray]
@@ -403,3 +403,30 @@ def threshold_at_frr(genuine_scores, target_frr: float) -> float:
     if k >= len(g):
         return math.inf
     return float(g[k])
+
+
+def writer_separation(features, y) -> Dict[str, float]:
+    """Leave-one-out 1-NN writer accuracy and between/within-writer distance ratio (Euclidean).
+
+    Parameters
+    ----------
+    features : ndarray, shape (N, D)
+    y : ndarray, shape (N,)
+        Writer of each row; every writer needs at least 2 rows.
+
+    Returns
+    -------
+    dict
+        ``nn_acc`` (fraction of rows whose nearest other row is of the same writer) and ``ratio`` (mean
+        distance between rows of different writers / mean distance between rows of the same writer).
+    """
+    f = np.asarray(features, dtype=np.float64)
+    y = np.asarray(y)
+    sq = (f ** 2).sum(1)
+    d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * f @ f.T, 0.0))
+    same = y[:, None] == y[None, :]
+    off_diag = ~np.eye(len(y), dtype=bool)
+    if not (same & off_diag).any() or not (~same).any():
+        raise ValueError("writer_separation needs at least 2 writers with at least 2 rows each")
+    nn_acc = float((y[np.where(off_diag, d, np.inf).argmin(1)] == y).mean())
+    return {"nn_acc": nn_acc, "ratio": float(d[~same].mean() / d[same & off_diag].mean())}
