@@ -31,12 +31,13 @@ def continual_data(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def teacher(tmp_path_factory, dist_data):
-    """``model_best.pth`` of a signet_thin teacher trained on writers 4-9 (6 classes)."""
+    """``model_best.pth`` of a signet_thin teacher trained on writers 4-9 (6 classes), long enough to classify
+    their held-out images (a teacher that gives every image the same class would make the tests meaningless)."""
     from sigver.featurelearning.train import main
 
     logdir = tmp_path_factory.mktemp("dist_teacher")
     code = main(["--model", "signet_thin", "--dataset-path", str(dist_data), "--users", *map(str, TEACHER_USERS),
-                 "--epochs", "4", "--batch-size", "8", "--lr", "0.003", "--lr-decay-times", "1", "--logdir",
+                 "--epochs", "12", "--batch-size", "8", "--lr", "0.01", "--lr-decay-times", "1", "--logdir",
                  str(logdir), "--overwrite", *CPU])
     assert code == 0
     return logdir / "model_best.pth"
@@ -48,7 +49,8 @@ def inverted(tmp_path_factory, teacher):
     from sigver.distillation.invert import main
 
     path = tmp_path_factory.mktemp("dist_inv") / "inverted.npz"
-    code = main(["--t-model", "signet_thin", "--t-checkpoint", str(teacher), "--per-class", "4", "--iterations", "8",
-                 "--batch-size", "12", "--save-path", str(path), *CPU])
+    code = main(["--t-model", "signet_thin", "--t-checkpoint", str(teacher), "--per-class", "4", "--iterations", "24",
+                 "--batch-size", "12", "--lr", "0.2", "--logit-init", "-3", "--bn-weight", "0.001", "--tv-weight",
+                 "0.1", "--l1-weight", "0.1", "--save-path", str(path), *CPU])
     assert code == 0
     return path
