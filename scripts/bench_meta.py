@@ -3,8 +3,9 @@
 Baseline: what the original does, a Python loop over the tasks, each adapted and back-propagated on its own
 (``MAML.meta_gradients(batched=False)``). Ours: the tasks stacked and run together (``batched=True``: grouped
 convolutions, batched matrix products). Both run in the same process on the same tasks. First a check in
-float64 that both give the same meta-loss and meta-gradients (relative difference printed), then the timing
-in float32 (median of ``--reps`` meta-steps each, after one warm-up), and the ratio.
+float64 that both give the same meta-loss and meta-gradients (relative difference printed; 2 tasks on small
+``--check-input-size`` crops, float64 being slow on CPU), then the timing in float32 at 150 x 220 (median of
+``--reps`` meta-steps each, after one warm-up), and the ratio.
 
     python scripts/bench_meta.py                           # smallcnn and signet, 4 tasks, K=1, CPU
     python scripts/bench_meta.py --models signet --device cuda --meta-batch-size 8 --num-updates 5
@@ -29,21 +30,23 @@ from sigver.metalearning.maml import MAML, per_step_loss_weights  # noqa: E402
 from sigver.metalearning.models import create_model  # noqa: E402
 
 
-def make_batch(T: int, args, device, dtype=torch.float32) -> TaskBatch:
+def make_batch(T: int, args, device, dtype=torch.float32, input_size=(150, 220)) -> TaskBatch:
     rng = np.random.default_rng(0)
-    n_users, n_gen, n_sk = max(T + 2, 6), args.num_gen + args.num_gen_test, args.num_sk_test
+    # enough writers for distinct random forgeries (no TaskSamplingWarning)
+    n_users = max(T + 2, args.num_rf + args.num_rf_test + 2, 6)
+    n_gen, n_sk = args.num_gen + args.num_gen_test, args.num_sk_test
     y = np.repeat(np.arange(n_users), n_gen + n_sk)
     yforg = np.tile(np.r_[np.zeros(n_gen), np.ones(n_sk)], n_users).astype(np.int64)
     x = rng.integers(0, 256, (len(y), 1, 170, 242), dtype=np.uint8)
     s = TaskSampler(x, y, yforg, range(n_users), args.num_gen, args.num_rf, args.num_gen_test, args.num_rf_test,
-                    n_sk, device=device)
+                    n_sk, input_size=input_size, device=device)
     b = s.sample(list(range(T)), torch.Generator().manual_seed(0))
     return TaskBatch(*[t.to(dtype) if t.is_floating_point() else t for t in b])
 
 
-def build(name: str, args, device, dtype):
+def build(name: str, args, device, dtype, input_size=(150, 220)):
     torch.manual_seed(0)
-    model = create_model(name, **({"dropout": 0.0} if name == "smallcnn" else {}))
+    model = create_model(name, input_size=input_size, **({"dropout": 0.0} if name == "smallcnn" else {}))
     return MAML(model, args.num_updates, 1e-2, learn_task_lr=True).to(device=device, dtype=dtype)
 
 
@@ -54,8 +57,9 @@ def grads(maml, batch, lw, batched):
 
 
 def check(name, args, device) -> float:
-    maml = build(name, args, device, torch.float64)
-    batch = make_batch(2, args, device, torch.float64)
+    size = tuple(args.check_input_size)
+    maml = build(name, args, device, torch.float64, size)
+    batch = make_batch(2, args, device, torch.float64, size)
     lw = per_step_loss_weights(1, args.num_updates, 15).double()
     (la, ga), (lb, gb) = grads(maml, batch, lw, True), grads(maml, batch, lw, False)
     rel = max(float((a - b).abs().max() / b.abs().max().clamp(min=1e-30)) for a, b in zip(ga, gb))
@@ -90,8 +94,13 @@ def main() -> int:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--tolerance", type=float, default=1e-8, help="largest relative difference accepted (float64)")
+    p.add_argument("--check-input-size", type=int, nargs=2, default=(75, 110), metavar=("H", "W"),
+                   help="input size of the float64 equality check (2 tasks; small: float64 is slow on CPU)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
     args = p.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, torch "
           f"{torch.__version__}, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))

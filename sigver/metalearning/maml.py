@@ -348,13 +348,15 @@ def save_maml(path: Union[str, Path], maml: MAML, metadata: Optional[Mapping[str
     """Write ``maml`` atomically: weights, inner learning rates **and batch-norm running statistics**.
 
     The file is ``torch.save`` of a dict of plain types and tensors (readable with ``weights_only=True``):
-    ``format`` (``'sigver-maml'``), ``version``, ``model`` (registry name), ``weights`` (name -> tensor),
+    ``format`` (``'sigver-maml'``), ``version``, ``model`` (registry name), ``input_size`` ([h, w]),
+    ``weights`` (name -> tensor),
     ``task_lr``, ``learn_task_lr``, ``bn`` (the model's buffers), ``metadata`` (a JSON string).
     """
     import io
 
     obj = {
         "format": CHECKPOINT_FORMAT, "version": 1, "sigver_version": __version__, "model": maml.model_name,
+        "input_size": list(maml.model.input_size),
         "weights": OrderedDict((k, maml.weights[k].detach().cpu().clone()) for k in maml.names),
         "task_lr": maml.task_lr.detach().cpu().clone(), "learn_task_lr": maml.learn_task_lr,
         "bn": OrderedDict((k, v.detach().cpu().clone()) for k, v in maml.model.state_dict().items()),
@@ -366,7 +368,8 @@ def save_maml(path: Union[str, Path], maml: MAML, metadata: Optional[Mapping[str
 
 
 def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: Optional[int] = None,
-              train_lr: float = 1e-3, device: Union[str, torch.device] = "cpu") -> MAML:
+              train_lr: float = 1e-3, device: Union[str, torch.device] = "cpu",
+              input_size: Optional[Sequence[int]] = None) -> MAML:
     """Read a checkpoint of :func:`save_maml`, or the original's ``best_model.pth`` (a list of tensors).
 
     Parameters
@@ -379,6 +382,9 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
     train_lr : float
         Inner learning rate of an original list without learned rates.
     device : str or torch.device
+    input_size : (int, int), optional
+        ``(h, w)`` of the inputs: checked against sigver files (which store it), used for the original's lists
+        (default 150 x 220).
 
     Raises
     ------
@@ -401,7 +407,12 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
         task_lr = obj["task_lr"]
         if num_updates is not None and task_lr.shape[0] != num_updates:
             raise CheckpointError(f"{path}: trained with --num-updates {task_lr.shape[0]}, got {num_updates}")
-        maml = _build(path, name, obj["weights"], task_lr.shape[0], train_lr, bool(obj.get("learn_task_lr")))
+        stored = tuple(int(v) for v in obj.get("input_size", (150, 220)))
+        if input_size is not None and tuple(input_size) != stored:
+            raise CheckpointError(f"{path}: trained with --input-size {stored[0]} {stored[1]}, got "
+                                  f"{input_size[0]} {input_size[1]}")
+        maml = _build(path, name, obj["weights"], task_lr.shape[0], train_lr, bool(obj.get("learn_task_lr")),
+                      stored)
         with torch.no_grad():
             maml.task_lr.copy_(task_lr)
         try:
@@ -411,13 +422,13 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
                                   f"({str(e).splitlines()[0][:160]})") from None
         return maml.to(device)
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(t, torch.Tensor) for t in obj):
-        return _load_original(path, list(obj), model, num_updates, train_lr).to(device)
+        return _load_original(path, list(obj), model, num_updates, train_lr, input_size or (150, 220)).to(device)
     raise CheckpointError(f"{path}: not a meta-learning checkpoint (expected a file written by "
                           f"sigver.metalearning.train, or the original's list of tensors)")
 
 
-def _build(path, name, weights, num_updates, train_lr, learn_task_lr) -> MAML:
-    model = create_model(name)
+def _build(path, name, weights, num_updates, train_lr, learn_task_lr, input_size) -> MAML:
+    model = create_model(name, input_size=input_size)
     try:
         model.check_weights(weights, source=str(path))
     except Exception as e:
@@ -425,10 +436,10 @@ def _build(path, name, weights, num_updates, train_lr, learn_task_lr) -> MAML:
     return MAML(model, int(num_updates), train_lr, learn_task_lr, weights=weights)
 
 
-def _load_original(path, tensors, model, num_updates, train_lr) -> MAML:
+def _load_original(path, tensors, model, num_updates, train_lr, input_size) -> MAML:
     if model is None:
         raise CheckpointError(f"{path}: an original meta-learning checkpoint (a list of tensors); pass --model")
-    shapes = create_model(model).shapes
+    shapes = create_model(model, input_size=input_size).shapes
     n = len(shapes)
     if len(tensors) not in (n, n + 1):
         raise CheckpointError(f"{path}: {len(tensors)} tensors, a {model} checkpoint has {n} (+1 with learned "
@@ -438,7 +449,7 @@ def _load_original(path, tensors, model, num_updates, train_lr) -> MAML:
     K = tensors[-1].shape[0] if learned else num_updates
     if K is None:
         raise CheckpointError(f"{path}: pass --num-updates (not stored in an original checkpoint)")
-    maml = _build(path, model, weights, K, train_lr, learned)
+    maml = _build(path, model, weights, K, train_lr, learned, input_size)
     if learned:
         if tuple(tensors[-1].shape) != (K, n):
             raise CheckpointError(f"{path}: task_lr has shape {tuple(tensors[-1].shape)}, expected ({K}, {n})")

@@ -18,7 +18,8 @@ every weight; see :class:`Ops` and :mod:`sigver.metalearning.maml`).
   ``nn.Parameter`` objects, so pre-training changes the weights MAML starts from), whose ``forward`` returns the
   features; used to pre-train with the ordinary SigNet losses and training loop (SPEC 6.4).
 
-Input: ``N x 1 x 150 x 220`` float in [0, 1].
+Input: ``N x 1 x h x w`` float in [0, 1], ``(h, w) = input_size`` (default 150 x 220, the original's only size;
+the input dimension of the first dense layer follows from it, so smaller crops give smaller, faster models).
 """
 from __future__ import annotations
 
@@ -101,17 +102,30 @@ class Ops:
 class FunctionalModel(nn.Module):
     """Base class: a model whose weights live outside it.
 
-    Subclasses declare ``shapes`` (``name -> shape``, in order; 1-d tensors are biases) and implement
-    :meth:`get_features` and :meth:`forward`. The module's own ``state_dict`` holds only buffers.
+    Subclasses declare ``shapes`` (``name -> shape``, in order, for 150 x 220 inputs; 1-d tensors are biases),
+    ``flat_weight`` (the first dense layer, whose input dimension depends on the input size) and
+    :meth:`flat_size`, and implement :meth:`get_features`. The module's own ``state_dict`` holds only buffers.
+
+    Parameters
+    ----------
+    input_size : (int, int), default (150, 220)
+        ``(h, w)`` of the inputs; sets the instance's ``shapes``.
     """
 
     shapes: Sequence[Tuple[str, Tuple[int, ...]]] = ()
+    flat_weight: str = ""
     feature_space_size: int = 0
-    input_size: Tuple[int, int] = (150, 220)
     bn_sizes: Sequence[int] = ()
 
-    def __init__(self) -> None:
+    def __init__(self, input_size: Sequence[int] = (150, 220)) -> None:
         super().__init__()
+        h, w = (int(v) for v in input_size)
+        self.input_size = (h, w)
+        flat = self.flat_size(h, w) if self.flat_weight else 0
+        if self.flat_weight and flat < 1:
+            raise SigverError(f"--input-size {h} {w} is too small for {type(self).__name__} (no pixels left before "
+                              f"the dense layers)")
+        self.shapes = tuple((n, (s[0], flat) if n == self.flat_weight else s) for n, s in type(self).shapes)
         # the original's buffer names: bn1.running_mean, ... (sub-modules holding buffers only)
         for i, size in enumerate(self.bn_sizes, start=1):
             holder = nn.Module()
@@ -206,18 +220,45 @@ class FunctionalModel(nn.Module):
         logits = Ops(stacked).linear(feats, weights[names[0]], weights[names[1]]).squeeze(-1)
         return (logits, stats) if return_stats else logits
 
+    def flat_size(self, h: int, w: int) -> int:  # pragma: no cover - abstract
+        """Input dimension of ``flat_weight`` for ``h x w`` inputs (< 1 when the input is too small)."""
+        raise NotImplementedError
+
+
+def _out(n: int, kernel: int, stride: int, padding: int = 0) -> int:
+    return (n + 2 * padding - kernel) // stride + 1
+
 
 class SigNetModel(FunctionalModel):
-    """Functional SigNet with a one-logit head (SPEC 3.4, ``normalize=True``)."""
+    """Functional SigNet with a one-logit head (SPEC 3.4, ``normalize=True``).
+
+    Parameters
+    ----------
+    input_size : (int, int), default (150, 220)
+    """
 
     shapes = (("conv1", (96, 1, 11, 11)), ("b1", (96,)), ("conv2", (256, 96, 5, 5)), ("b2", (256,)),
               ("conv3", (384, 256, 3, 3)), ("b3", (384,)), ("conv4", (384, 384, 3, 3)), ("b4", (384,)),
               ("conv5", (256, 384, 3, 3)), ("b5", (256,)), ("w6", (2048, 3840)), ("b6", (2048,)),
               ("w7", (2048, 2048)), ("b7", (2048,)), ("w8", (1, 2048)), ("b8", (1,)))
+    flat_weight = "w6"
     feature_space_size = 2048
     bn_sizes = (96, 256, 384, 384, 256, 2048, 2048)
     #: (stride, padding, max-pool after) of conv1..conv5
     convs = ((4, 0, True), (1, 2, True), (1, 1, False), (1, 1, False), (1, 1, True))
+
+    def flat_size(self, h, w):
+        """``256 x h' x w'`` after the five convolutions and three poolings (3840 for 150 x 220)."""
+        kernels = dict(type(self).shapes)
+        dims = []
+        for n in (h, w):
+            for i, (stride, pad, pool) in enumerate(self.convs, start=1):
+                n = _out(n, kernels[f"conv{i}"][-1], stride, pad)
+                n = _out(n, 3, 2) if pool else n
+                if n < 1:
+                    return 0
+            dims.append(n)
+        return 256 * dims[0] * dims[1]
 
     def get_features(self, x, weights, training=False, return_stats=False, stacked=False):
         """fc7 output ``(N, 2048)`` (post-ReLU); with ``return_stats`` also the list of batch statistics."""
@@ -242,16 +283,24 @@ class SmallCNN(FunctionalModel):
     ----------
     dropout : float, default 0.2
         Dropout probability after the two hidden dense layers (training mode only).
+    input_size : (int, int), default (150, 220)
     """
 
     shapes = (("conv1", (32, 1, 5, 5)), ("b1", (32,)), ("conv2", (32, 32, 5, 5)), ("b2", (32,)),
               ("w3", (1024, 1120)), ("b3", (1024,)), ("w4", (256, 1024)), ("b4", (256,)),
               ("w5", (1, 256)), ("b5", (1,)))
+    flat_weight = "w3"
     feature_space_size = 256
 
-    def __init__(self, dropout: float = 0.2) -> None:
-        super().__init__()
+    def __init__(self, dropout: float = 0.2, input_size: Sequence[int] = (150, 220)) -> None:
+        super().__init__(input_size)
         self.dropout = float(dropout)
+
+    def flat_size(self, h, w):
+        """``32 x h' x w'`` after two 5x5 convolutions and 5x5 poolings (1120 for 150 x 220)."""
+        for _ in range(2):
+            h, w = (h - 4) // 5, (w - 4) // 5
+        return 32 * max(h, 0) * max(w, 0)
 
     def get_features(self, x, weights, training=False, return_stats=False, stacked=False):
         """Output of ``w4`` ``(N, 256)`` after ReLU and dropout."""

@@ -20,6 +20,7 @@ validation loss / accuracy per step), ``best_model.pth``, ``last_model.pth``, ``
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -57,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-path", help="dataset .npz file (or .npy folder) from process_dataset")
     p.add_argument("--img-size", nargs=2, type=positive_int, default=(170, 242), metavar=("H", "W"),
                    help="unused (kept for compatibility)")
-    p.add_argument("--input-size", nargs=2, type=positive_int, default=(150, 220), metavar=("H", "W"))
+    p.add_argument("--input-size", nargs=2, type=positive_int, default=(150, 220), metavar=("H", "W"),
+                   help="crop size (150 220); the models' first dense layer follows it, smaller is faster")
     p.add_argument("--num-gen", type=positive_int, default=5, help="genuine signatures in the support set (5)")
     p.add_argument("--num-rf", type=nonnegative_int, default=10,
                    help="random forgeries in the support set (10; 0 = one-class)")
@@ -141,9 +143,7 @@ def _check_args(args) -> None:
         except ImportError:
             raise TrainingError("--port needs the visdom package (pip install visdom); the curves are also in "
                                 "log.jsonl in --logdir") from None
-    if tuple(args.input_size) != (150, 220):
-        raise TrainingError(f"--input-size {args.input_size[0]} {args.input_size[1]}: the meta-learning models take "
-                            f"150x220 inputs")
+    create_model(args.model, input_size=args.input_size)  # an --input-size too small for the model
     logdir = Path(args.logdir)
     if logdir.exists() and not logdir.is_dir():
         raise TrainingError(f"--logdir {logdir}: exists and is not a folder")
@@ -155,6 +155,13 @@ def _check_args(args) -> None:
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def _tasks_per_s(line: str, record: Dict[str, Any]) -> str:
+    """The loop's epoch summary with its throughput in tasks (what the loop counts here), not images."""
+    n, seconds = record.get("train_images"), record.get("train_seconds")
+    rate = f" {n / seconds:.2f} tasks/s" if n and seconds else ""
+    return re.sub(r" \d+ images/s", rate, line)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -323,7 +330,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     if args.test:
         maml = load_maml(args.checkpoint, model=args.model, num_updates=args.num_updates, train_lr=args.train_lr,
-                         device=device)
+                         device=device, input_size=args.input_size)
         _save_results(args, final_evaluation(maml, test_sampler, args.folds, args.seed, eval_bs, args.progress),
                       Path(args.checkpoint))
         return 0
@@ -331,13 +338,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run_args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}
     write_run_info(logdir, run_args, name="args.resume.json" if args.resume else "args.json")
     if args.checkpoint:
-        maml = load_maml(args.checkpoint, model=args.model, num_updates=args.num_updates, train_lr=args.train_lr)
+        maml = load_maml(args.checkpoint, model=args.model, num_updates=args.num_updates, train_lr=args.train_lr,
+                         input_size=args.input_size)
         if args.learn_task_lr and not maml.learn_task_lr:
             maml = MAML(maml.model, args.num_updates, args.train_lr, True, weights=dict(maml.weights))
         _log(f"initialised from {args.checkpoint}")
     else:
-        maml = MAML(create_model(args.model), args.num_updates, args.train_lr, args.learn_task_lr,
-                    generator=as_generator(args.seed))
+        maml = MAML(create_model(args.model, input_size=args.input_size), args.num_updates, args.train_lr,
+                    args.learn_task_lr, generator=as_generator(args.seed))
     maml.to(device)
 
     resuming_meta = args.resume and (logdir / STATE_FILE).exists()
@@ -376,7 +384,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      num_batches=lambda epoch: train_sampler.num_batches(args.meta_batch_size), step=step,
                      evaluate=evaluate, save_model=save_model, logdir=logdir, epochs=args.epochs,
                      generators={"tasks": task_gen, "val": val_gen}, monitor="val_acc", mode="max",
-                     grad_clip_value=None, device=device, manual_backward=True, progress=args.progress)
+                     grad_clip_value=None, device=device, manual_backward=True, progress=args.progress,
+                     print_fn=lambda line: _log(_tasks_per_s(line, loop.history[-1])))
     if args.port is not None:
         from ..featurelearning.logging import make_loggers
 
@@ -395,7 +404,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         save_maml(best, maml, metadata={"args": run_args, "epoch": None})
     if loop.best_epoch is not None:
         _log(f"best validation accuracy {100 * loop.best:.2f}% at epoch {loop.best_epoch + 1}")
-    best_maml = load_maml(best, model=args.model, device=device)
+    best_maml = load_maml(best, model=args.model, device=device, input_size=args.input_size)
     _save_results(args, final_evaluation(best_maml, test_sampler, args.folds, args.seed, eval_bs, args.progress),
                   best)
     return 0

@@ -1,3 +1,23 @@
-"""Fixtures of the meta-learning tests: the feature-learning tests' tiny synthetic dataset file (8 writers,
-12 genuine + 2 skilled forgeries each), made once per session."""
-from tests.featurelearning.conftest import tiny_dataset  # noqa: F401  (a session fixture)
+"""Fixtures of the meta-learning tests.
+
+``meta_dataset``: a synthetic dataset file of 16 writers x (10 genuine + 5 skilled forgeries), stored at
+85 x 121 (half the usual 170 x 242) so that the models run on 75 x 110 crops (``--input-size 75 110``): the
+CLI and the proof test cost a fraction of full-size runs. Made once per session.
+"""
+import pytest
+
+from sigver.datasets import SyntheticSignatures
+from sigver.preprocessing.process_dataset import process_dataset
+
+N_WRITERS, N_GENUINE, N_FORGERIES = 16, 10, 5
+IMG_SIZE = (85, 121)
+INPUT_SIZE = (75, 110)
+
+
+@pytest.fixture(scope="session")
+def meta_dataset(tmp_path_factory):
+    """Path of the ``.npz`` dataset file (16 writers, 10 genuine + 5 skilled each, 85 x 121)."""
+    path = tmp_path_factory.mktemp("meta_data") / "synthetic16_small.npz"
+    process_dataset(SyntheticSignatures(n_users=N_WRITERS, genuine=N_GENUINE, forgeries=N_FORGERIES, seed=3),
+                    path, img_size=IMG_SIZE, workers=1, progress=False)
+    return path
