@@ -32,7 +32,7 @@ import torch
 from ..cli import cli_main, nonnegative_int, positive_float, positive_int, unit_float
 from ..datasets import get_subset, load_dataset, remove_forgeries
 from ..featurelearning.data import DataSplitError, DeviceBatches, as_generator, split_indices
-from ..featurelearning.loop import BEST_FILE, LAST_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
+from ..featurelearning.loop import BEST_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
 from ..featurelearning.models import make_heads
 from ..featurelearning.train import VAL_FRACTION, Net, _device, evaluate_split, training_step
 from ..wd import metrics as wd_metrics
@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="allow a new run in a --logdir that holds one")
     p.add_argument("--eval-batch-size", type=positive_int, default=None,
                    help="tasks adapted together at validation / test time (default: --meta-batch-size)")
+    p.add_argument("--task-batching", choices=["auto", "together", "one"], default="auto",
+                   help="adapt the tasks of a meta-batch together (grouped convolutions, batched matrix products) or "
+                        "one at a time (the same computation, up to float rounding). auto: together on a GPU, one "
+                        "at a time on a CPU, where scripts/bench_meta.py measured no gain")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     return p
 
@@ -222,7 +226,7 @@ def pretrain(args, maml: MAML, data, users: np.ndarray, device: torch.device, lo
 # ---------------------------------------------------------------------------------------------------
 
 def final_evaluation(maml: MAML, sampler: TaskSampler, folds: int, seed: int, batch_size: int,
-                     progress: bool = False) -> Dict[str, Any]:
+                     progress: bool = False, batched: bool = True) -> Dict[str, Any]:
     """``folds`` rounds of new test tasks for every writer of ``sampler``, adapted from ``maml``.
 
     Returns
@@ -242,7 +246,7 @@ def final_evaluation(maml: MAML, sampler: TaskSampler, folds: int, seed: int, ba
 
             batches = tqdm(batches, total=sampler.num_batches(batch_size), desc=f"fold {k + 1}/{folds}",
                            leave=False, file=sys.stderr)
-        out = maml.evaluate(batches)
+        out = maml.evaluate(batches, batched=batched)
         preds = {wd_results.PRED_KEYS[kind]: out[kind] for kind in wd_results.KINDS}
         m = wd_metrics.compute_metrics(preds["genuinePreds"], preds["randomPreds"], preds["skilledPreds"], 0.0)
         m["query_acc"] = float(out["query_acc"][-1])
@@ -327,11 +331,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logdir = Path(args.logdir)
     logdir.mkdir(parents=True, exist_ok=True)
     eval_bs = args.eval_batch_size or args.meta_batch_size
+    batched = args.task_batching == "together" or (args.task_batching == "auto" and device.type == "cuda")
 
     if args.test:
         maml = load_maml(args.checkpoint, model=args.model, num_updates=args.num_updates, train_lr=args.train_lr,
                          device=device, input_size=args.input_size)
-        _save_results(args, final_evaluation(maml, test_sampler, args.folds, args.seed, eval_bs, args.progress),
+        _save_results(args, final_evaluation(maml, test_sampler, args.folds, args.seed, eval_bs, args.progress,
+                                             batched),
                       Path(args.checkpoint))
         return 0
 
@@ -364,13 +370,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return train_sampler.batches(args.meta_batch_size, task_gen, train=True)
 
     def step(batch):
-        out = maml.meta_step(batch, optimizer, state["weights"])
+        out = maml.meta_step(batch, optimizer, state["weights"], batched=batched)
         rec = {"loss": out["loss"], "acc": float(out["query_acc"][-1])}
         rec.update({f"query_loss_{k + 1}": float(v) for k, v in enumerate(out["query_loss"])})
         return rec
 
     def evaluate(epoch):
-        out = maml.evaluate(test_sampler.batches(eval_bs, val_gen, train=False, shuffle=False))
+        out = maml.evaluate(test_sampler.batches(eval_bs, val_gen, train=False, shuffle=False), batched=batched)
         rec = {"val_loss": float(out["query_loss"][-1]), "val_acc": float(out["query_acc"][-1])}
         rec.update({f"val_acc_{k + 1}": float(v) for k, v in enumerate(out["query_acc"])})
         return rec
@@ -405,7 +411,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if loop.best_epoch is not None:
         _log(f"best validation accuracy {100 * loop.best:.2f}% at epoch {loop.best_epoch + 1}")
     best_maml = load_maml(best, model=args.model, device=device, input_size=args.input_size)
-    _save_results(args, final_evaluation(best_maml, test_sampler, args.folds, args.seed, eval_bs, args.progress),
+    _save_results(args, final_evaluation(best_maml, test_sampler, args.folds, args.seed, eval_bs, args.progress,
+                                   batched),
                   best)
     return 0
 
