@@ -18,6 +18,13 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SIGVER_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+def synthetic_dataset_file(tmp_path_factory, name: str, img_size=(170, 242), **kwargs) -> Path:
+    """Pre-process synthetic writers (``SyntheticSignatures(**kwargs)``) into a new dataset file ``name``."""
+    path = tmp_path_factory.mktemp(Path(name).stem) / name
+    process_dataset(SyntheticSignatures(**kwargs), path, img_size=img_size, workers=2, progress=False)
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path of ``../shared/data``; skips the test when it is not there."""
@@ -48,10 +55,8 @@ SEED, TRAIN_WRITERS = 5, 8
 @pytest.fixture(scope="session")
 def train_data(tmp_path_factory):
     """Dataset file of the training writers (8 writers x 10 genuine signatures, 2 skilled forgeries)."""
-    path = tmp_path_factory.mktemp("verify_data") / "train.npz"
-    process_dataset(SyntheticSignatures(n_users=TRAIN_WRITERS, genuine=10, forgeries=2, seed=SEED), path,
-                    workers=2, progress=False)
-    return path
+    return synthetic_dataset_file(tmp_path_factory, "train.npz", n_users=TRAIN_WRITERS, genuine=10, forgeries=2,
+                                  seed=SEED)
 
 
 @pytest.fixture(scope="session")

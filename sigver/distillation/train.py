@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any, Dict, Iterator, Optional, Sequence
 
 import numpy as np
@@ -44,9 +43,10 @@ from ..datasets import get_subset, load_dataset, remove_forgeries
 from ..featurelearning.checkpoint import load_checkpoint, save_checkpoint
 from ..featurelearning.data import DataSplitError, DeviceBatches, as_generator, split_indices
 from ..featurelearning.logging import make_loggers
-from ..featurelearning.loop import STATE_FILE, TrainingError, TrainLoop, write_run_info
+from ..featurelearning.loop import STATE_FILE, TrainingError, TrainLoop
 from ..featurelearning.models import available_models, create_model
-from ..featurelearning.train import VAL_FRACTION, _device, _lr_decay_times, check_run_folder, prepare_data
+from ..featurelearning.train import (VAL_FRACTION, _device, _lr_decay_times, check_run_folder, fit_run,
+                                     prepare_data)
 from .invert import load_teacher
 from .losses import continual_loss, distillation_loss, preservation_loss
 
@@ -364,22 +364,8 @@ def _run(args, device: torch.device) -> int:
         train_batches=batches, num_batches=lambda epoch: n_steps, step=step, evaluate=evaluate,
         save_model=save_model, logdir=args.logdir, epochs=args.epochs, generators={"d": d_gen, "c": c_gen},
         monitor="val_acc", mode="max", grad_clip_value=10.0, amp=args.amp, device=device, progress=args.progress)
-    if args.resume is not None:
-        state = args.resume or Path(args.logdir) / STATE_FILE
-        start = loop.resume(state)
-        _log(f"resumed from {state} at epoch {start + 1}/{args.epochs}")
-    Path(args.logdir).mkdir(parents=True, exist_ok=True)
-    loop.logger = make_loggers(tensorboard_dir=args.logdir if args.tensorboard else None)
-    write_run_info(args.logdir, training_args, name="args.json" if args.resume is None else "args.resume.json")
-    try:
-        loop.fit()
-    finally:
-        if loop.logger is not None:
-            loop.logger.close()
-    if loop.best_epoch is not None:
-        _log(f"best val_acc {loop.best * 100:.2f}% at epoch {loop.best_epoch + 1}; models in {args.logdir}")
-    return 0
-
+    return fit_run(loop, args, training_args, True,
+                   lambda: make_loggers(tensorboard_dir=args.logdir if args.tensorboard else None))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -444,16 +444,26 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
     if context is not None:
         context.loop = loop
 
+    return fit_run(loop, args, training_args, is_main,
+                   lambda: make_loggers(tensorboard_dir=args.logdir if args.tensorboard else None,
+                                        visdom_port=args.visdomport, visdom_server=args.visdom_server,
+                                        visdom_env=args.visdom_env))
+
+
+def fit_run(loop: TrainLoop, args, training_args: Dict[str, Any], is_main: bool = True,
+            make_logger: Optional[Callable[[], Any]] = None) -> int:
+    """The end of every training CLI on the shared loop: ``--resume`` (``args.resume``: None, '' = the run
+    folder's state, or a path), the live-curve logger, ``args.json`` (``args.resume.json`` when resuming),
+    ``loop.fit()``, and a line naming the best epoch. Returns 0."""
     if args.resume is not None:
         state = args.resume or Path(args.logdir) / STATE_FILE
         start = loop.resume(state)
         _log(is_main, f"resumed from {state} at epoch {start + 1}/{args.epochs}")
     if is_main:
         Path(args.logdir).mkdir(parents=True, exist_ok=True)
-        loop.logger = make_loggers(tensorboard_dir=args.logdir if args.tensorboard else None,
-                                   visdom_port=args.visdomport, visdom_server=args.visdom_server,
-                                   visdom_env=args.visdom_env)
-        loop.log_every = args.log_every
+        loop.logger = make_logger() if make_logger is not None else None
+        if getattr(args, "log_every", None):
+            loop.log_every = args.log_every
         write_run_info(args.logdir, training_args, name="args.json" if args.resume is None else "args.resume.json")
     try:
         loop.fit()

@@ -3,8 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from sigver.datasets import SyntheticSignatures
-from sigver.preprocessing.process_dataset import process_dataset
+from ..conftest import synthetic_dataset_file
 
 #: 6 writers x (8 genuine + 2 skilled forgeries) = 60 images of 170 x 242.
 N_WRITERS, N_GENUINE, N_FORGERIES = 6, 8, 2
@@ -13,10 +12,8 @@ N_WRITERS, N_GENUINE, N_FORGERIES = 6, 8, 2
 @pytest.fixture(scope="session")
 def adv_dataset(tmp_path_factory):
     """Path of a ``.npz`` dataset file of synthetic signatures (6 writers, 8 genuine + 2 forgeries each)."""
-    path = tmp_path_factory.mktemp("adv_data") / "synthetic6.npz"
-    process_dataset(SyntheticSignatures(n_users=N_WRITERS, genuine=N_GENUINE, forgeries=N_FORGERIES, seed=5),
-                    path, workers=2, progress=False)
-    return path
+    return synthetic_dataset_file(tmp_path_factory, "synthetic6.npz", n_users=N_WRITERS, genuine=N_GENUINE,
+                                  forgeries=N_FORGERIES, seed=5)
 
 
 class TinyNet(nn.Module):

@@ -1,8 +1,7 @@
 """Fixtures of the distillation tests: a synthetic dataset, a small teacher and its inversion, made once."""
 import pytest
 
-from sigver.datasets import SyntheticSignatures
-from sigver.preprocessing.process_dataset import process_dataset
+from ..conftest import synthetic_dataset_file
 
 #: 10 writers x (10 genuine + 2 skilled forgeries) of 170 x 242: writers 0-3 held out, 4-9 train the teacher.
 N_WRITERS, N_GENUINE, N_FORGERIES = 10, 10, 2
@@ -14,19 +13,15 @@ CPU = ["--device", "cpu", "--no-progress"]
 @pytest.fixture(scope="session")
 def dist_data(tmp_path_factory):
     """Path of the synthetic dataset file (10 writers)."""
-    path = tmp_path_factory.mktemp("dist_data") / "synthetic10.npz"
-    process_dataset(SyntheticSignatures(n_users=N_WRITERS, genuine=N_GENUINE, forgeries=N_FORGERIES, seed=11),
-                    path, workers=2, progress=False)
-    return path
+    return synthetic_dataset_file(tmp_path_factory, "synthetic10.npz", n_users=N_WRITERS, genuine=N_GENUINE,
+                                  forgeries=N_FORGERIES, seed=11)
 
 
 @pytest.fixture(scope="session")
 def continual_data(tmp_path_factory):
     """Path of a continual set: 4 new synthetic writers (ids 100-103), 8 genuine signatures each."""
-    path = tmp_path_factory.mktemp("dist_cont") / "continual4.npz"
-    process_dataset(SyntheticSignatures(n_users=4, genuine=8, forgeries=0, seed=12, first_user=100), path,
-                    workers=2, progress=False)
-    return path
+    return synthetic_dataset_file(tmp_path_factory, "continual4.npz", n_users=4, genuine=8, forgeries=0, seed=12,
+                                  first_user=100)
 
 
 @pytest.fixture(scope="session")

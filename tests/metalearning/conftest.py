@@ -6,8 +6,7 @@ CLI and the proof test cost a fraction of full-size runs. Made once per session.
 """
 import pytest
 
-from sigver.datasets import SyntheticSignatures
-from sigver.preprocessing.process_dataset import process_dataset
+from ..conftest import synthetic_dataset_file
 
 N_WRITERS, N_GENUINE, N_FORGERIES = 16, 10, 5
 IMG_SIZE = (85, 121)
@@ -17,7 +16,5 @@ INPUT_SIZE = (75, 110)
 @pytest.fixture(scope="session")
 def meta_dataset(tmp_path_factory):
     """Path of the ``.npz`` dataset file (16 writers, 10 genuine + 5 skilled each, 85 x 121)."""
-    path = tmp_path_factory.mktemp("meta_data") / "synthetic16_small.npz"
-    process_dataset(SyntheticSignatures(n_users=N_WRITERS, genuine=N_GENUINE, forgeries=N_FORGERIES, seed=3),
-                    path, img_size=IMG_SIZE, workers=1, progress=False)
-    return path
+    return synthetic_dataset_file(tmp_path_factory, "synthetic16_small.npz", img_size=IMG_SIZE, n_users=N_WRITERS,
+                                  genuine=N_GENUINE, forgeries=N_FORGERIES, seed=3)
