@@ -156,6 +156,20 @@ def _shared_arrays(arrays: Dict[str, np.ndarray], folder: str) -> Dict[str, np.n
     return out
 
 
+def _shared_memory_dir(nbytes: int) -> Optional[str]:
+    """``/dev/shm`` when it is writable and has room for twice ``nbytes`` (containers often give it 64 MB),
+    else None (the system's temporary folder)."""
+    import shutil
+
+    shm = "/dev/shm"
+    try:
+        if os.path.isdir(shm) and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 2 * nbytes:
+            return shm
+    except OSError:
+        pass
+    return None
+
+
 def _run_user_jobs(users: List[int], train_arrays: Optional[dict], train_params: tuple,
                    models: Optional[Dict[int, object]], test_arrays: Optional[dict],
                    selection: Optional[dict], keep_model: bool, n_jobs: Optional[int], progress: bool,
@@ -187,8 +201,9 @@ def _run_user_jobs(users: List[int], train_arrays: Optional[dict], train_params:
 
     from joblib import Parallel, delayed
 
-    shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    with tempfile.TemporaryDirectory(prefix="sigver_wd_", dir=shm) as folder:
+    big = [a for d in (train_arrays or {}, test_arrays or {}) for k, a in d.items() if k in ("x", "other")]
+    with tempfile.TemporaryDirectory(prefix="sigver_wd_", dir=_shared_memory_dir(sum(a.nbytes for a in big))) \
+            as folder:
         tr = te = None
         if train_arrays is not None:
             tr = dict(train_arrays)

@@ -119,6 +119,25 @@ def test_n_jobs_gives_identical_results():
     assert [len(s) for s in s1["predictions"]["randomPreds"]] == [3] * 7
 
 
+@pytest.mark.parametrize("shared_memory", [True, False])
+def test_large_arrays_reach_the_workers_memory_mapped(monkeypatch, shared_memory):
+    """Arrays over 1 MB go to the workers as memory-mapped files (in /dev/shm, or the temporary folder when
+    /dev/shm is missing or too small); the scores equal the serial ones."""
+    exp = features(users=tuple(range(4)), n_gen=10, dim=1024)
+    dev = features(seed=1, users=tuple(range(10, 50)), n_gen=10, dim=1024)   # 1.6 MB of float32
+    if not shared_memory:
+        monkeypatch.setattr(T, "_shared_memory_dir", lambda nbytes: None)
+    written = []
+    real = T._shared_arrays
+    monkeypatch.setattr(T, "_shared_arrays", lambda arrays, folder: written.append(folder) or real(arrays, folder))
+    res = [T.train_test_all_users(exp, dev, "rbf", 1.0, 2 ** -10, 5, 0, 6, 5, 0.0, np.random.RandomState(2),
+                                  n_jobs=n, progress=False, return_classifiers=False)[1] for n in (1, 2)]
+    assert written and all(f.startswith("/dev/shm") == shared_memory for f in written)
+    for key in res[0]["predictions"]:
+        for a, b in zip(res[0]["predictions"][key], res[1]["predictions"][key]):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_gen_for_test_zero_and_exp_only_negatives():
     exp = features()
     clf, res = T.train_test_all_users(exp, None, "rbf", 1.0, 2 ** -4, 5, 2, 0, 0, 0.0, 3, progress=False)
