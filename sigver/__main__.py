@@ -14,7 +14,7 @@ from . import __version__
 
 #: (module, what it does); a command is listed only once its module exists in this installation
 COMMANDS = [
-    ("demo", "the main job on the built-in synthetic data set (generate, pre-process, report)"),
+    ("demo", "the main job on synthetic signatures: generate, pre-process, train, WD evaluation, report"),
     ("datasets.info", "describe, check or convert a dataset file (e.g. one written by the original code)"),
     ("datasets.synthetic", "generate synthetic signatures (GPDS folder layout or a dataset file)"),
     ("preprocessing.process_dataset", "raw dataset folder -> pre-processed dataset file (.npz)"),
