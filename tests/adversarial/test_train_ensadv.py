@@ -70,7 +70,7 @@ def test_step_rotates_sources_in_eval_mode(thin_checkpoint):
     model.train()
     out = step(batch)
     assert calls[0] == ("trained", False) and calls[1:] == [("trained", True)] * 2  # source, clean, adversarial
-    assert float(out["loss"]) == pytest.approx(0.25 * out["clean_loss"].item() + 0.75 * out["adv_loss"].item())
+    assert float(out["loss"].detach()) == pytest.approx(0.25 * out["clean_loss"].item() + 0.75 * out["adv_loss"].item())
     calls.clear()
     loop.global_step = 1  # the static model's turn: the trained model only runs its two training passes
     step(batch)
