@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..cli import cli_main, default_device, nonnegative_int, positive_float, positive_int, unit_float
+from ..datasets import get_subset
 from ..errors import SigverError
 from . import metrics as wd_metrics
 from . import results as wd_results
@@ -285,12 +286,6 @@ def load_inputs(args, users: np.ndarray, check_users=_check_users) -> Tuple[np.n
 # evaluation
 # ---------------------------------------------------------------------------------------------------
 
-def _subset(data, users) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x, y, yforg = data
-    keep = np.isin(y, np.asarray(list(users)))
-    return x[keep], y[keep], yforg[keep]
-
-
 def _calibrate(args, dev_set, cal_rng: np.random.RandomState, n_jobs: int) -> Dict[str, Any]:
     """The --target-far threshold of one fold, from held-out development writers (see the module docstring)."""
     return calibrate_threshold(dev_set, args.target_far, n_writers=args.thr_dev_users,
@@ -307,8 +302,8 @@ def run_evaluation(args, features: Tuple[np.ndarray, np.ndarray, np.ndarray]) ->
     ``fold_results`` holds the original per-fold dicts (``all_metrics``, ``predictions``); ``folds`` the JSON
     records (metrics, plus the ``--target-far`` rates and calibration details).
     """
-    exp_set = _subset(features, range(*args.exp_users))
-    dev_set = _subset(features, range(*args.dev_users))
+    exp_set = get_subset(features, range(*args.exp_users))
+    dev_set = get_subset(features, range(*args.dev_users))
     n_jobs = (os.cpu_count() or 1) if args.jobs == -1 else args.jobs
     rng = np.random.RandomState(args.seed)
     cal_rng = np.random.RandomState(args.seed + 1)
