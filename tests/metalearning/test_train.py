@@ -62,6 +62,23 @@ def test_test_in_a_new_process_gives_the_same_numbers(run, meta_dataset):
     assert a["summary"] == b["summary"]
 
 
+def test_task_batching_together_scores_like_one_at_a_time(run, meta_dataset):
+    """--task-batching together (the GPU default) adapts the evaluation tasks together: the same scores as the
+    CPU default (one at a time) up to float32 rounding."""
+    import numpy as np
+
+    run, _ = run
+    assert json.loads((run / "args.json").read_text())["args"]["task_batching"] == "auto"
+    with contextlib.redirect_stderr(io.StringIO()):
+        assert main(["--dataset-path", str(meta_dataset), "--logdir", str(run), "--test", "--checkpoint",
+                     str(run / "best_model.pth"), "--save-file", "together.json", "--task-batching", "together",
+                     *TINY]) == 0
+    with np.load(run / "res_scores.npz") as a, np.load(run / "together_scores.npz") as b:
+        assert set(a.files) == set(b.files)
+        for k in a.files:
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-4, atol=1e-5)
+
+
 def _error(capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
