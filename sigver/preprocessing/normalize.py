@@ -34,12 +34,12 @@ Differences from the original, on purpose:
   :class:`~sigver.errors.BlankImageError` instead of crashing on a NaN;
 - a signature larger than the canvas emits a :class:`CanvasTooSmallWarning` (``warnings``) instead of a
   ``print``;
-- bilevel images (exactly two grey levels, e.g. BHSig260 scans binarised to 0/255): Otsu's threshold of
-  a two-level image is the darker level, so the original's blurred mask finds (almost) no ink and
-  crashes. For these images only, the mask used to locate the signature thresholds the blurred image at
-  the Otsu threshold *of the blurred image*; background removal is unchanged (it is the same for any
-  threshold between the two levels). Images with three or more grey levels are processed exactly as in
-  the original.
+- images whose Otsu threshold is their darkest grey level (bilevel scans such as BHSig260's 0/255, and
+  nearly bilevel palette scans with levels 0, 254 and 255 where a faint band of 254 lies under part of
+  the page): the dark class is a single grey level, so the original's blurred mask (blur <= threshold)
+  finds (almost) no ink and crashes. For these images only, the mask used to locate the signature
+  thresholds the blurred image at the Otsu threshold *of the blurred image*; background removal is
+  unchanged. Every other image is processed exactly as in the original.
 """
 from __future__ import annotations
 
@@ -216,8 +216,9 @@ def find_signature(img, method: str = "fast") -> SignatureLocation:
 
     This is step 1 of :func:`normalize_image` (SPEC 2.2, items 1-4). The scan is blurred with a Gaussian
     of sigma 2 pixels (only to locate the signature: it removes isolated specks) and the mask is the set
-    of pixels whose blurred value is at most the Otsu threshold of the un-blurred scan. Bilevel scans (two
-    grey levels) use the Otsu threshold of the blurred scan for the mask (see the module notes).
+    of pixels whose blurred value is at most the Otsu threshold of the un-blurred scan. Scans whose Otsu
+    threshold is their darkest grey level (bilevel and nearly bilevel scans) use the Otsu threshold of the
+    blurred scan for the mask (see the module notes).
 
     Parameters
     ----------
@@ -249,8 +250,10 @@ def find_signature(img, method: str = "fast") -> SignatureLocation:
     else:
         threshold = _otsu_from_counts(counts)
 
-    if levels == 2:
-        # bilevel scan: Otsu of the raw image is the dark level itself; threshold the blur adaptively
+    if threshold == int(np.flatnonzero(counts)[0]):
+        # the dark class is a single grey level (bilevel scans, and nearly bilevel ones such as palette
+        # scans with levels 0, 254 and 255): Otsu of the raw image is the dark level itself, so the blurred
+        # scan is almost never at or below it and the original finds no ink; threshold the blur adaptively
         blurred = _blur(img)
         if method == "reference":
             from skimage.filters import threshold_otsu
