@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def save_features(path, features: np.ndarray, y, yforg, filenames, user_mapping, **extra) -> Path:
+def save_features(path, features: np.ndarray, y, yforg, filenames, user_mapping, dtype=np.float32,
+                  **extra) -> Path:
     """Write a features file atomically (``np.savez``, no pickled objects).
 
     Parameters
@@ -72,6 +73,8 @@ def save_features(path, features: np.ndarray, y, yforg, filenames, user_mapping,
     filenames : sequence of str (N,)
     user_mapping : array (U,)
         Original writer id of each writer index (int or str).
+    dtype : numpy float dtype, default float32
+        Storage type of the features (float16 halves the file; :func:`load_features` returns float32).
     **extra
         More arrays / strings to store (e.g. ``architecture``).
     """
@@ -80,7 +83,7 @@ def save_features(path, features: np.ndarray, y, yforg, filenames, user_mapping,
         raise FeatureFileError(f"{path}: folder {path.parent} does not exist; create it first")
     if path.is_dir():
         raise FeatureFileError(f"{path}: is a folder; give the path of the .npz file to write")
-    features = np.asarray(features, dtype=np.float32)
+    features = np.asarray(features, dtype=dtype)
     arrays = {
         "features": features,
         "y": np.asarray(y), "yforg": np.asarray(yforg),

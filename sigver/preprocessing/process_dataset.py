@@ -143,15 +143,15 @@ def _load(item):
 
 
 def _preprocess_task(task):
-    """Worker: ``(item, canvas, img_size)`` -> ``(status, image or reason, too_large)``."""
-    item, canvas, img_size = task
+    """Worker: ``(item, canvas, img_size, binarize)`` -> ``(status, image or reason, too_large)``."""
+    item, canvas, img_size, binarize = task
     img, reason = _load(item)
     if img is None:
         return "error", reason, False
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CanvasTooSmallWarning)
         try:
-            out = preprocess_signature(img, canvas, img_size=img_size, input_size=None)
+            out = preprocess_signature(img, canvas, img_size=img_size, input_size=None, binarize=binarize)
         except BlankImageError as e:
             return "blank", str(e), False
         except ValueError as e:  # e.g. a 3-D array from a custom reader
@@ -318,7 +318,7 @@ def _check_canvas_ratio(canvas, img_size) -> None:
 
 
 def _run(dataset, save_path, img_size=(170, 242), subset=slice(None), workers: int = 1,
-         canvas_size=None, progress: bool = True, allow_lost_writers: bool = False):
+         canvas_size=None, progress: bool = True, allow_lost_writers: bool = False, binarize: bool = False):
     from ..datasets.format import DatasetWriter, check_target, load_dataset
 
     img_size = (int(img_size[0]), int(img_size[1]))
@@ -339,7 +339,7 @@ def _run(dataset, save_path, img_size=(170, 242), subset=slice(None), workers: i
         report.canvas = canvas_size
         genuine_left = np.zeros(len(users), dtype=np.int64)
         with DatasetWriter(save_path, capacity=len(tasks), img_size=img_size) as writer:
-            results = imap(_preprocess_task, ((item, canvas_size, img_size) for _, _, item in tasks))
+            results = imap(_preprocess_task, ((item, canvas_size, img_size, binarize) for _, _, item in tasks))
             for (y, yforg, item), (status, value, too_large) in zip(
                     tasks, _progress(results, len(tasks), progress, "pre-processing")):
                 name = _label(dataset, item)
@@ -363,7 +363,8 @@ def _run(dataset, save_path, img_size=(170, 242), subset=slice(None), workers: i
 
 
 def process_dataset(dataset, save_path, img_size=(170, 242), subset=slice(None), workers: int = 1,
-                    canvas_size=None, progress: bool = True, allow_lost_writers: bool = False):
+                    canvas_size=None, progress: bool = True, allow_lost_writers: bool = False,
+                    binarize: bool = False):
     """Pre-process the images of a dataset reader and save them as one dataset file.
 
     Parameters
@@ -385,6 +386,9 @@ def process_dataset(dataset, save_path, img_size=(170, 242), subset=slice(None),
         Show progress bars and report skipped images on stderr.
     allow_lost_writers : bool
         Write the file even when some writer has no genuine signature left.
+    binarize : bool
+        Ink pixels set to full black before resizing, as in a bilevel scan (see
+        :func:`~sigver.preprocessing.normalize.preprocess_signature`); not in the original pipeline.
 
     Returns
     -------
@@ -398,7 +402,7 @@ def process_dataset(dataset, save_path, img_size=(170, 242), subset=slice(None),
         A writer lost all its genuine signatures (the file is not written).
     """
     data, report = _run(dataset, save_path, img_size, subset, workers, canvas_size, progress,
-                        allow_lost_writers)
+                        allow_lost_writers, binarize)
     if progress:
         print(report.summary(), file=sys.stderr)
     return data
@@ -444,6 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--language", default=None, help="language option of the reader (bhsig260)")
     parser.add_argument("--allow-lost-writers", action="store_true",
                         help="write the file even if a writer has no readable genuine signature")
+    parser.add_argument("--binarize", action="store_true",
+                        help="set ink pixels to full black before resizing, as in a bilevel scan (not in the "
+                             "original pipeline; for models trained on bilevel scans such as BHSig260)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return parser
 
@@ -462,7 +469,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     subset = slice(*args.users) if args.users is not None else slice(None)
     try:
         data, report = _run(dataset, args.save_path, img_size, subset, args.workers, canvas, args.progress,
-                            args.allow_lost_writers)
+                            args.allow_lost_writers, args.binarize)
     except WriterLostError as e:
         print(e.report.summary(), file=sys.stderr)
         print(f"error: {e}", file=sys.stderr)

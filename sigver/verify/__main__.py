@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cli import cli_main, positive_float, positive_int, unit_float
-from .api import DEFAULT_CANVAS, enroll, verify
+from .api import DEFAULT_CANVAS, SHIPPED_MODEL, enroll, verify
 from .user import UserFileError, load_user
 
 
@@ -28,19 +28,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("enroll", help="train a user's classifier and write the user file",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    e.add_argument("--model-path", required=True, help="checkpoint (.pth) of the feature extractor")
+    e.add_argument("--model-path", default=None,
+                   help="checkpoint (.pth) of the feature extractor (default: $SIGVER_MODEL, else the shipped "
+                        "model trained on real signatures, models/" + SHIPPED_MODEL + ")")
     e.add_argument("--user", required=True, help="the user's name")
     e.add_argument("--references", nargs="+", required=True, metavar="IMG", help="genuine signatures (2 or more)")
     e.add_argument("--out", required=True, help="user file to write (.npz)")
     e.add_argument("--negatives", default=None,
-                   help="dataset (.npz / .npy folder) or features file of other writers (default: built-in "
-                        "synthetic writers)")
+                   help="dataset (.npz / .npy folder) or features file of other writers (default: the "
+                        "model's own pool named in its sidecar, else built-in synthetic writers)")
     e.add_argument("--negatives-per-writer", type=positive_int, default=14,
                    help="genuine signatures of each negative writer used as random forgeries")
     e.add_argument("--target-far", type=unit_float, default=None,
                    help="threshold at this FAR on development writers of the pool (default: SVM margin 0)")
-    e.add_argument("--canvas", nargs=2, type=positive_int, default=list(DEFAULT_CANVAS), metavar=("H", "W"),
-                   help="canvas the scans are centred on (the model's training canvas)")
+    e.add_argument("--canvas", nargs=2, type=positive_int, default=None, metavar=("H", "W"),
+                   help="canvas the scans are centred on (default: the model sidecar's, else "
+                        f"{DEFAULT_CANVAS[0]} {DEFAULT_CANVAS[1]})")
     e.add_argument("--svm-type", choices=["rbf", "linear"], default="rbf")
     e.add_argument("--svm-c", type=positive_float, default=1.0)
     e.add_argument("--svm-gamma", type=positive_float, default=2 ** -11)
@@ -68,7 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not out.parent.is_dir():
             raise UserFileError(f"--out {out}: folder {out.parent} does not exist; create it first")
         user = enroll(args.model_path, args.references, name=args.user, negatives=args.negatives,
-                      target_far=args.target_far, canvas=tuple(args.canvas), device=args.device,
+                      target_far=args.target_far, canvas=tuple(args.canvas) if args.canvas else None,
+                      device=args.device,
                       svm_type=args.svm_type, C=args.svm_c, gamma=args.svm_gamma,
                       negatives_per_writer=args.negatives_per_writer, seed=args.seed,
                       allow_pickle=args.allow_pickle)

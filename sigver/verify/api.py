@@ -32,7 +32,8 @@ from .. import __version__
 from ..errors import BlankImageError, SigverError
 from .user import FORMAT, FORMAT_VERSION, EnrolledUser, EnrollmentError, ModelMismatchError, load_user
 
-__all__ = ["enroll", "verify", "weights_sha256", "MIN_REFERENCES", "DEFAULT_CANVAS", "IMG_SIZE"]
+__all__ = ["enroll", "verify", "weights_sha256", "default_model_path", "model_preprocessing", "MIN_REFERENCES",
+           "DEFAULT_CANVAS", "IMG_SIZE", "SHIPPED_MODEL"]
 
 PathLike = Union[str, os.PathLike]
 ImageLike = Union[PathLike, np.ndarray]
@@ -49,6 +50,47 @@ POOL_WRITERS, POOL_SEED = 24, 20250
 CAL_TEST_GENUINE, CAL_SKILLED = 4, 5
 #: development writers used for --target-far calibration (at most half of the pool)
 CAL_WRITERS = 50
+#: file name of the model shipped in the repository's ``models/`` folder (trained on real signatures)
+SHIPPED_MODEL = "sigver_thin_bhsig260_hindi.pth"
+
+
+def default_model_path() -> Path:
+    """The model used when none is given: ``$SIGVER_MODEL``, else the shipped ``models/`` model.
+
+    Raises
+    ------
+    EnrollmentError
+        Neither is there (e.g. a wheel installed without the repository's ``models/`` folder).
+    """
+    env = os.environ.get("SIGVER_MODEL")
+    if env:
+        return Path(env)
+    path = Path(__file__).resolve().parents[2] / "models" / SHIPPED_MODEL
+    if not path.is_file():
+        raise EnrollmentError(f"no model given and the shipped model {path} is not there; pass --model-path "
+                              "(model_path=...) or set SIGVER_MODEL to a checkpoint")
+    return path
+
+
+def model_preprocessing(model_path: PathLike) -> Dict[str, Any]:
+    """Pre-processing a model was made for, from its JSON sidecar: ``canvas`` (default the GPDS canvas),
+    ``binarize`` (default False) and ``negatives`` (path of its negative pool, or None)."""
+    import json
+
+    out: Dict[str, Any] = {"canvas": DEFAULT_CANVAS, "binarize": False, "negatives": None}
+    sidecar = Path(model_path).with_suffix(".json")
+    try:
+        meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+    except (OSError, ValueError):
+        meta = {}
+    pre = meta.get("preprocessing") or {}
+    if isinstance(pre.get("canvas"), (list, tuple)) and len(pre["canvas"]) == 2:
+        out["canvas"] = (int(pre["canvas"][0]), int(pre["canvas"][1]))
+    out["binarize"] = bool(pre.get("binarize", False))
+    pool = meta.get("negative_pool")
+    if isinstance(pool, str) and (sidecar.parent / pool).is_file():
+        out["negatives"] = sidecar.parent / pool
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -115,7 +157,8 @@ def _read(img, name: str) -> np.ndarray:
     return a
 
 
-def preprocess_images(images: Sequence[ImageLike], canvas: Tuple[int, int]) -> Tuple[np.ndarray, List[str]]:
+def preprocess_images(images: Sequence[ImageLike], canvas: Tuple[int, int],
+                      binarize: bool = False) -> Tuple[np.ndarray, List[str]]:
     """Read (paths) and pre-process raw scans: uint8 ``(N, 1, 170, 242)`` inverted, and their names."""
     import warnings
 
@@ -128,7 +171,7 @@ def preprocess_images(images: Sequence[ImageLike], canvas: Tuple[int, int]) -> T
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a signature larger than the canvas: its centre is kept
-                x = preprocess_signature(a, canvas, img_size=IMG_SIZE, input_size=None)
+                x = preprocess_signature(a, canvas, img_size=IMG_SIZE, input_size=None, binarize=binarize)
         except BlankImageError as e:
             raise BlankImageError(f"{name}: no signature found ({e}); give a scan with the signature on it") \
                 from None
@@ -208,6 +251,11 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
         from ..featurelearning.extract import load_features
 
         f = load_features(path)
+        recorded = str(f["model_sha256"]) if "model_sha256" in f else None
+        if recorded is not None and recorded != model_info["sha256"]:
+            raise EnrollmentError(f"--negatives {path}: features of other model weights (sha256 {recorded[:12]}...) "
+                                  f"than the model (sha256 {model_info['sha256'][:12]}...); extract them with "
+                                  "this model")
         if f["features"].shape[1] != model_info["feature_size"]:
             raise EnrollmentError(f"--negatives {path}: features of size {f['features'].shape[1]}, but the model "
                                   f"gives {model_info['feature_size']}; extract them with this model")
@@ -233,31 +281,34 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
 # ---------------------------------------------------------------------------------------------------
 # enrol and verify
 
-def enroll(model_path: PathLike, references: Sequence[ImageLike], name: str = "user",
+def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name: str = "user",
            negatives: Optional[PathLike] = None, target_far: Optional[float] = None,
-           canvas: Tuple[int, int] = DEFAULT_CANVAS, device: Optional[str] = None, svm_type: str = "rbf",
+           canvas: Optional[Tuple[int, int]] = None, device: Optional[str] = None, svm_type: str = "rbf",
            C: float = 1.0, gamma: float = 2 ** -11, negatives_per_writer: int = 14, seed: int = 1234,
            allow_pickle: bool = False) -> EnrolledUser:
     """Enrol a user: train their writer-dependent classifier from reference signatures.
 
     Parameters
     ----------
-    model_path : path
-        Checkpoint (``.pth``) of the feature extractor; the architecture is inferred.
+    model_path : path or None
+        Checkpoint (``.pth``) of the feature extractor; the architecture is inferred. None: the shipped
+        model (:func:`default_model_path`), trained on real signatures.
     references : sequence of path or ndarray
         At least :data:`MIN_REFERENCES` genuine signatures of the user: image files, or 2-D uint8 grey
         scans (dark ink on light paper).
     name : str
         The user's name (stored in the user file).
     negatives : path, optional
-        Dataset file / folder or features file of *other* writers (random forgeries); default: the built-in
-        synthetic pool.
+        Dataset file / folder or features file of *other* writers (random forgeries); default: the model's
+        own pool when its sidecar names one (the shipped model has one: features of its training writers),
+        else the built-in synthetic pool.
     target_far : float in [0, 1], optional
         Choose the threshold at this false acceptance rate on the pool's development writers (their skilled
         forgeries if any, else random forgeries); default: the SVM margin 0.
-    canvas : (int, int)
-        Canvas ``(height, width)`` in pixels the scans are centred on (default GPDS 952 x 1360); use the
-        canvas the model was trained with, large enough for the largest signature.
+    canvas : (int, int), optional
+        Canvas ``(height, width)`` in pixels the scans are centred on; default: the model sidecar's
+        ``preprocessing.canvas``, else GPDS 952 x 1360. It must hold the largest signature. The sidecar's
+        ``preprocessing.binarize`` (ink set to black, for models trained on bilevel scans) is applied too.
     device : str, optional
         Torch device (default cuda when available).
     svm_type, C, gamma :
@@ -284,11 +335,18 @@ def enroll(model_path: PathLike, references: Sequence[ImageLike], name: str = "u
         raise EnrollmentError(f"target_far must be in [0, 1] (e.g. 0.05 for 5%), got {target_far}")
     if int(negatives_per_writer) < 1:
         raise EnrollmentError(f"negatives_per_writer must be >= 1, got {negatives_per_writer}")
+    if model_path is None:
+        model_path = default_model_path()
+    settings = model_preprocessing(model_path)
+    canvas = settings["canvas"] if canvas is None else canvas
     canvas = (int(canvas[0]), int(canvas[1]))
+    binarize = settings["binarize"]
+    if negatives is None:
+        negatives = settings["negatives"]
     device = _device(device)
     t0 = time.perf_counter()
     model, model_info = _load_model(model_path, device)
-    x, names = preprocess_images(references, canvas)
+    x, names = preprocess_images(references, canvas, binarize)
     ref_feats = _features(model, x, model_info["input_size"], device)
 
     n_refs, per_writer = len(ref_feats), int(negatives_per_writer)
@@ -326,7 +384,7 @@ def enroll(model_path: PathLike, references: Sequence[ImageLike], name: str = "u
         "format": FORMAT, "format_version": FORMAT_VERSION, "name": str(name), "threshold": threshold,
         "threshold_info": threshold_info, "model": model_info,
         "preprocessing": {"canvas": list(canvas), "img_size": list(IMG_SIZE),
-                          "input_size": model_info["input_size"]},
+                          "input_size": model_info["input_size"], "binarize": binarize},
         "svm": {"type": svm_type},
         "enrollment": {"n_references": n_refs, "references": names, "negatives": pool_info,
                        "n_negatives": int(len(negs)), "negatives_per_writer": per_writer, "seed": int(seed),
@@ -380,7 +438,7 @@ def verify(user: Union[EnrolledUser, PathLike], images: Sequence[ImageLike], mod
             "or enrol the user again with this one")
     if not images:
         return []
-    x, names = preprocess_images(images, user.canvas)
+    x, names = preprocess_images(images, user.canvas, bool(user.meta["preprocessing"].get("binarize", False)))
     scores = user.decision_function(_features(model, x, user.meta["preprocessing"]["input_size"], device))
     t = user.threshold
     return [{"image": n, "score": float(s), "accepted": bool(s >= t)} for n, s in zip(names, scores)]

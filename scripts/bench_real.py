@@ -1,0 +1,425 @@
+"""Real-data benchmark: train feature extractors on one real dataset, verify the writers of another.
+
+The whole pipeline runs through sigver's public commands, one row per training recipe:
+
+1. pre-process both sets with their readers (``python -m sigver.preprocessing.process_dataset``): BHSig260
+   Hindi (160 writers, the training writers) and SigComp 2011 Dutch (64 writers, never seen in training);
+2. train a feature extractor on the Hindi writers (``python -m sigver.featurelearning.train`` with the
+   recipe's flags, or ``scripts/reference_train.py``: the original training procedure as a plain loop);
+3. extract the features of both sets (``python -m sigver.featurelearning.extract``) and put them in one
+   features file (Dutch writers first, Hindi writers after them);
+4. writer-dependent SVMs for all 64 Dutch writers (``python -m sigver.wd.test``): 6 reference signatures,
+   6 genuine test signatures, the writer's skilled forgeries and random forgeries (the other Dutch writers'
+   genuine signatures); negatives for the SVMs from the training writers (14 genuine signatures of each
+   Hindi writer), 10 folds;
+5. the writer-independent classifier (``python -m sigver.wi.test``) on the same split (its SVM learns from
+   Hindi pairs; ``--wi-folds``, 3 by default: its dissimilarity SVM is far slower than the WD ones);
+6. a report: ``results.json``, ``results.md`` (one row per recipe: EER with user thresholds, global EER,
+   mean AUC, FRR / FAR at the decision threshold 0, WI EER, training wall time and images/s; mean and
+   standard deviation over seeds and folds) and ``roc_det.png``.
+
+Every stage writes into ``--out`` and is skipped when its output exists, so an interrupted benchmark
+continues where it stopped (``sigver.featurelearning.train`` runs continue with ``--resume``; a reference
+loop run restarts). It can run in the background::
+
+    nohup python scripts/bench_real.py --out runs/bench_real > bench_real.log 2>&1 &
+
+``--quick`` is a shortened version for a check (2 epochs, one seed, 2 folds). ``--train-data`` and
+``--test-data`` take dataset files instead of the real sets (the tests use tiny synthetic ones).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data"
+
+#: Recipes: trainer ('reference' = scripts/reference_train.py, 'sigver' = sigver.featurelearning.train),
+#: architecture, extra flags, and what the row tests.
+RECIPES: Dict[str, Dict] = {
+    "original-loop": dict(trainer="reference", model="signet_thin", args=["--val-mode", "train"],
+                          note="the original training procedure as a plain loop, validation in train mode as "
+                               "the original (baseline)"),
+    "original-loop-evalbn": dict(trainer="reference", model="signet_thin", args=[],
+                                 note="the same loop, validation in eval mode (BatchNorm statistics from the "
+                                      "training crops only)"),
+    "sigver-train": dict(trainer="sigver", model="signet_thin", args=[],
+                         note="sigver.featurelearning.train with the original flags"),
+    "bf16": dict(trainer="sigver", model="signet_thin", args=["--amp", "--channels-last"],
+                 note="bf16 autocast + channels-last"),
+    "signet-f": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.95"],
+                     note="SigNet-F: the training writers' skilled forgeries, lambda 0.95"),
+    "augment": dict(trainer="sigver", model="signet_thin", args=["--augment", "scanner"],
+                    note="scanner/pen augmentation (binarisation, blur, contrast, stroke width, affine)"),
+    "supcon": dict(trainer="sigver", model="signet_thin", args=["--supcon", "0.1"],
+                   note="supervised contrastive term on the features"),
+    "signet": dict(trainer="sigver", model="signet", args=[], note="the full SigNet"),
+    "binarize": dict(trainer="sigver", model="signet_thin", args=[], test="binarized",
+                     note="test scans binarised in pre-processing (process_dataset --binarize)"),
+    "augment+binarize": dict(trainer="sigver", model="signet_thin", args=["--augment", "scanner"],
+                             test="binarized", note="scanner augmentation and binarised test scans"),
+    "recipe-real": dict(trainer="sigver", model="signet_thin", args=["--recipe", "real"], test="binarized",
+                        note="the winning combination (--recipe real)"),
+}
+BASELINE = "original-loop"
+
+
+def log(message: str) -> None:
+    print(f"[bench_real {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_command(cmd: List[str], log_path: Path, env: Dict[str, str]) -> float:
+    """Run ``cmd`` with its output appended to ``log_path``; returns the wall time; raises on failure."""
+    start = time.perf_counter()
+    with open(log_path, "a") as f:
+        f.write(f"$ {' '.join(cmd)}\n")
+        f.flush()
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=REPO)
+    if proc.returncode != 0:
+        tail = log_path.read_text().splitlines()[-5:]
+        raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(cmd)}\n  " + "\n  ".join(tail))
+    return time.perf_counter() - start
+
+
+def preprocess(args, env) -> Dict[str, Path]:
+    """The dataset files (pre-processed once into ``OUT/data``, or given): ``train``, ``test`` and
+    ``binarized`` (the test set pre-processed with ``--binarize``)."""
+    data_dir = args.out / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    dutch = ["--dataset", "sigcomp2011", "--path", str(args.data / "sigcomp2011_dutch")]
+    jobs = [("hindi", args.train_data, ["--dataset", "bhsig260", "--language", "Hindi",
+                                        "--path", str(args.data / "bhsig260")]),
+            ("dutch", args.test_data, dutch),
+            ("dutch_binarized", args.test_data_binarized or args.test_data, dutch + ["--binarize"])]
+    out = []
+    for name, given, flags in jobs:
+        if given is not None:
+            out.append(Path(given))
+            continue
+        path = data_dir / f"{name}.npz"
+        if not path.exists():
+            log(f"pre-processing {name} -> {path}")
+            seconds = run_command([sys.executable, "-m", "sigver.preprocessing.process_dataset", *flags,
+                                   "--save-path", str(path), "--no-progress"], data_dir / f"{name}.log", env)
+            log(f"{name}: {seconds:.1f} s")
+        out.append(path)
+    return dict(zip(("train", "test", "binarized"), out))
+
+
+def n_writers(path: Path) -> int:
+    from sigver.datasets import load_dataset
+
+    return int(load_dataset(path).n_users)
+
+
+_LOCKS: Dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def train_dir(args, recipe: str, seed: int) -> Path:
+    """Run folder of a recipe's training: recipes that train the same way (and differ only in how they
+    test) share it."""
+    spec = RECIPES[recipe]
+    key = "_".join([spec["trainer"], spec["model"], *[a.lstrip("-") for a in spec["args"]]])
+    return args.out / "train" / key / f"seed{seed}"
+
+
+def train(args, recipe: str, seed: int, train_data: Path, n_train: int, env) -> Path:
+    spec = RECIPES[recipe]
+    tdir = train_dir(args, recipe, seed)
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(str(tdir), threading.Lock())
+    with lock:
+        return _train(args, recipe, seed, tdir, spec, train_data, n_train, env)
+
+
+def _train(args, recipe, seed, tdir: Path, spec, train_data: Path, n_train: int, env) -> Path:
+    done = tdir / "DONE.json"
+    model = tdir / "model_last.pth"
+    if done.exists() and model.exists():
+        return model
+    tdir.mkdir(parents=True, exist_ok=True)
+    common = ["--dataset-path", str(train_data), "--users", "0", str(n_train), "--model", spec["model"],
+              "--epochs", str(args.epochs), "--seed", str(seed), "--logdir", str(tdir)]
+    if spec["trainer"] == "reference":
+        cmd = [sys.executable, str(REPO / "scripts" / "reference_train.py"), *common, *spec["args"]]
+    else:
+        cmd = [sys.executable, "-m", "sigver.featurelearning.train", *common, "--device", args.device,
+               "--no-progress", *spec["args"]]
+        if (tdir / "training_state.pth").exists():
+            cmd.append("--resume")
+            log(f"{recipe} seed {seed}: resuming")
+        elif (tdir / "log.jsonl").exists():
+            cmd.append("--overwrite")
+    log(f"{recipe} seed {seed}: training")
+    seconds = run_command(cmd, tdir / "train.log", env)
+    done.write_text(json.dumps({"seconds": seconds, "command": cmd}, indent=1))
+    return model
+
+
+def evaluate(args, recipe: str, seed: int, run_dir: Path, model: Path, train_data: Path, test_data: Path,
+             n_test: int, n_train: int, env, plots: bool) -> None:
+    """Features of both sets in one file, then ``wd.test`` and ``wi.test`` (skipped when done)."""
+    py = sys.executable
+    out_log = run_dir / "eval.log"
+    feats = run_dir / "features.npz"
+    if not feats.exists():
+        parts = []
+        for name, data in (("test", test_data), ("train", train_data)):
+            path = run_dir / f"features_{name}.npz"
+            if not path.exists():
+                run_command([py, "-m", "sigver.featurelearning.extract", "--model-path", str(model),
+                             "--data-path", str(data), "--save-path", str(path), "--device", args.device,
+                             "--no-progress"], out_log, env)
+            parts.append(path)
+        merge_features(parts[0], parts[1], n_test, feats)
+        for p in parts:
+            p.unlink()
+
+    def protocol(folds: int) -> List[str]:
+        return ["--features-path", str(feats), "--exp-users", "0", str(n_test), "--dev-users", str(n_test),
+                str(n_test + n_train), "--folds", str(folds), "--no-progress"]
+
+    if not (run_dir / "wd.json").exists():
+        cmd = [py, "-m", "sigver.wd.test", *protocol(args.folds), "--gen-for-train", str(args.references),
+               "--gen-for-test", str(args.genuine_test), "--forg-from-dev", "14", "--jobs", str(args.eval_jobs),
+               "--save-path", str(run_dir / "wd")]
+        if plots:
+            cmd += ["--plots", str(run_dir / "plots")]
+        run_command(cmd, out_log, env)
+    if not (run_dir / "wi.json").exists() and args.wi_folds > 0:
+        run_command([py, "-m", "sigver.wi.test", *protocol(args.wi_folds), "--gen-for-train", "12",
+                     "--gen-for-ref", str(args.references), "--gen-for-test", str(args.genuine_test),
+                     "--save-path", str(run_dir / "wi")], out_log, env)
+
+
+def merge_features(test_path: Path, train_path: Path, n_test: int, out: Path) -> None:
+    """One features file: the test set's writers 0..n_test-1, then the training set's writers after them."""
+    from sigver.featurelearning.extract import load_features, save_features
+
+    a, b = load_features(test_path), load_features(train_path)
+    if a["features"].shape[1] != b["features"].shape[1]:
+        raise RuntimeError(f"{test_path} and {train_path} have features of different sizes")
+    save_features(out, np.concatenate([a["features"], b["features"]]), np.concatenate([a["y"], b["y"] + n_test]),
+                  np.concatenate([a["yforg"], b["yforg"]]), np.concatenate([a["filenames"], b["filenames"]]),
+                  np.arange(n_test + int(b["y"].max()) + 1))
+
+
+def run_one(args, recipe, seed, paths, counts, env, first_seed) -> None:
+    run_dir = args.out / "runs" / recipe / f"seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        model = train(args, recipe, seed, paths["train"], counts[0], env)
+        test = paths[RECIPES[recipe].get("test", "test")]
+        evaluate(args, recipe, seed, run_dir, model, paths["train"], test, counts[1], counts[0], env,
+                 plots=seed == first_seed)
+        log(f"{recipe} seed {seed}: done")
+    except Exception as e:  # report and go on with the other runs
+        log(f"{recipe} seed {seed}: FAILED: {e}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------------
+
+WD_KEYS = ("EER_userthresholds", "EER", "mean_AUC", "FRR", "FAR_skilled", "FAR_random")
+
+
+def collect(args) -> Dict[str, Dict]:
+    """Per recipe: the fold metrics of every finished seed, training time and throughput."""
+    from sigver.wd.results import load_json
+
+    table = {}
+    for recipe in args.recipes:
+        rows = []
+        for seed in args.seeds:
+            run_dir = args.out / "runs" / recipe / f"seed{seed}"
+            if not (run_dir / "wd.json").exists():
+                continue
+            wd = load_json(run_dir / "wd.json")
+            wi = load_json(run_dir / "wi.json") if (run_dir / "wi.json").exists() else None
+            tdir = train_dir(args, recipe, seed)
+            done = json.loads((tdir / "DONE.json").read_text())
+            ips = [json.loads(line).get("train_images_per_s")
+                   for line in (tdir / "log.jsonl").read_text().splitlines() if line.strip()]
+            ips = [v for v in ips if v]
+            rows.append({
+                "seed": seed,
+                "wd_folds": [{k: f["metrics"].get(k) for k in WD_KEYS} for f in wd["folds"]],
+                "wi_folds": [{k: f["metrics"].get(k) for k in ("EER", "EER_userthresholds", "mean_AUC")}
+                             for f in wi["folds"]] if wi else [],
+                "train_seconds": done["seconds"],
+                "train_images_per_s": float(np.median(ips)) if ips else None,
+            })
+        if rows:
+            table[recipe] = {"note": RECIPES[recipe]["note"], "model": RECIPES[recipe]["model"],
+                             "flags": RECIPES[recipe]["args"], "seeds": rows, "summary": summarize(rows)}
+    return table
+
+
+def _stats(values) -> Dict[str, float]:
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    if v.size == 0:
+        return {"mean": None, "std": None}
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0}
+
+
+def summarize(rows) -> Dict[str, Dict[str, float]]:
+    """Mean and standard deviation over all (seed, fold) pairs; ``*_seed_std``: spread of the seed means."""
+    out = {}
+    for prefix, key_list, folds_key in (("wd", WD_KEYS, "wd_folds"), ("wi", ("EER", "mean_AUC"), "wi_folds")):
+        for k in key_list:
+            out[f"{prefix}_{k}"] = _stats([f[k] for r in rows for f in r[folds_key]])
+            seed_means = [np.mean([f[k] for f in r[folds_key]]) for r in rows if r[folds_key]]
+            out[f"{prefix}_{k}"]["seed_std"] = float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0
+            out[f"{prefix}_{k}"]["seed_means"] = [float(m) for m in seed_means]
+    out["train_seconds"] = _stats([r["train_seconds"] for r in rows])
+    out["train_images_per_s"] = _stats([r["train_images_per_s"] for r in rows])
+    out["n_seeds"] = len(rows)
+    return out
+
+
+def markdown(table, args) -> str:
+    def pct(s):
+        return "-" if s["mean"] is None else f"{100 * s['mean']:.2f} ± {100 * s['std']:.2f}"
+
+    lines = [
+        f"Train: {args.train_name}; test: {args.test_name}; {args.epochs} epochs; WD: {args.references} references, "
+        f"{args.genuine_test} genuine test signatures, {args.folds} folds. Values: mean ± std over seeds x folds "
+        "(seed spread of EER_user in brackets). Rates in %.",
+        "",
+        "| recipe | seeds | EER user thr. | EER global | mean AUC | FRR (t=0) | FAR skilled | FAR random | WI EER "
+        "| train s | img/s | vs baseline |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    base = table.get(BASELINE, {}).get("summary", {}).get("wd_EER_userthresholds", {}).get("mean")
+    for recipe, t in table.items():
+        s = t["summary"]
+        e = s["wd_EER_userthresholds"]
+        ratio = f"{e['mean'] / base:.2f}x" if base and e["mean"] is not None else "-"
+        lines.append(
+            f"| `{recipe}` | {s['n_seeds']} | {pct(e)} ({100 * e['seed_std']:.2f}) | {pct(s['wd_EER'])} | "
+            f"{s['wd_mean_AUC']['mean']:.3f} | {pct(s['wd_FRR'])} | {pct(s['wd_FAR_skilled'])} | "
+            f"{pct(s['wd_FAR_random'])} | {pct(s['wi_EER'])} | {s['train_seconds']['mean']:.0f} | "
+            f"{s['train_images_per_s']['mean'] or 0:.0f} | {ratio} |")
+    lines.append("")
+    for recipe, t in table.items():
+        lines.append(f"- `{recipe}`: {t['note']} ({t['model']} {' '.join(t['flags'])})")
+    return "\n".join(lines) + "\n"
+
+
+def plot(table, args, path: Path) -> Optional[Path]:
+    """ROC and DET (skilled forgeries, scores of the first seed pooled over folds) of every recipe."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from scipy.stats import norm
+
+    from sigver.wd.results import load_scores
+
+    fig = Figure(figsize=(11, 5))
+    FigureCanvasAgg(fig)
+    ax_roc, ax_det = fig.subplots(1, 2)
+    drawn = 0
+    for recipe, t in table.items():
+        seed = t["seeds"][0]["seed"]
+        scores = args.out / "runs" / recipe / f"seed{seed}" / "wd_scores.npz"
+        if not scores.exists():
+            continue
+        folds = load_scores(scores)
+        gen = np.concatenate([np.concatenate(f["genuinePreds"]) for f in folds])
+        forg = np.concatenate([np.concatenate(f["skilledPreds"]) for f in folds])
+        if not len(forg):
+            continue
+        thr = np.unique(np.r_[gen, forg])
+        frr = np.searchsorted(np.sort(gen), thr, side="left") / len(gen)
+        far = 1 - np.searchsorted(np.sort(forg), thr, side="left") / len(forg)
+        ax_roc.plot(100 * far, 100 * (1 - frr), label=recipe)
+        eps = 1e-4
+        ax_det.plot(norm.ppf(np.clip(far, eps, 1 - eps)), norm.ppf(np.clip(frr, eps, 1 - eps)), label=recipe)
+        drawn += 1
+    if not drawn:
+        return None
+    ax_roc.set(xlabel="FAR, skilled forgeries (%)", ylabel="1 - FRR (%)", title="WD ROC (first seed, all folds)")
+    ticks = np.array([0.5, 1, 2, 5, 10, 20, 40])
+    ax_det.set_xticks(norm.ppf(ticks / 100), [f"{t:g}" for t in ticks])
+    ax_det.set_yticks(norm.ppf(ticks / 100), [f"{t:g}" for t in ticks])
+    ax_det.set(xlim=norm.ppf([0.004, 0.5]), ylim=norm.ppf([0.004, 0.5]), xlabel="FAR skilled (%)",
+               ylabel="FRR (%)", title="WD DET (normal deviate scale)")
+    for ax in (ax_roc, ax_det):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{args.train_name} -> {args.test_name}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def report(args) -> None:
+    table = collect(args)
+    if not table:
+        log("no finished run to report")
+        return
+    (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) if isinstance(v, Path) else v
+                                                                for k, v in vars(args).items()},
+                                                       "recipes": table}, indent=1))
+    md = markdown(table, args)
+    (args.out / "results.md").write_text(md)
+    plot(table, args, args.out / "roc_det.png")
+    print(md)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=REPO / "runs" / "bench_real", help="output folder (resumable)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder holding bhsig260/ and sigcomp2011_dutch/")
+    p.add_argument("--train-data", type=Path, help="training dataset file instead of BHSig260 Hindi")
+    p.add_argument("--test-data", type=Path, help="test dataset file instead of SigComp 2011 Dutch")
+    p.add_argument("--test-data-binarized", type=Path,
+                   help="the test set pre-processed with --binarize (default with --test-data: --test-data)")
+    p.add_argument("--recipes", nargs="+", default=[BASELINE, "sigver-train"], choices=list(RECIPES))
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--folds", type=int, default=10, help="WD folds (default: 10)")
+    p.add_argument("--wi-folds", type=int, default=3,
+                   help="WI folds (default: 3; one WI fold costs about 6 WD folds here); 0: no WI")
+    p.add_argument("--references", type=int, default=6, help="reference signatures per test writer")
+    p.add_argument("--genuine-test", type=int, default=6, help="genuine test signatures per test writer")
+    p.add_argument("--parallel", type=int, default=2, help="runs at the same time (each gets cores / N threads)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--quick", action="store_true", help="shortened check: 2 epochs, the first seed, 2 folds")
+    p.add_argument("--report-only", action="store_true", help="only (re)write the report of finished runs")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.epochs, args.seeds, args.folds, args.wi_folds = 2, args.seeds[:1], 2, min(args.wi_folds, 2)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.train_name = args.train_data.name if args.train_data else "BHSig260 Hindi (160 writers)"
+    args.test_name = args.test_data.name if args.test_data else "SigComp 2011 Dutch (64 writers)"
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // max(1, args.parallel))
+    args.eval_jobs = threads
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONPATH=str(REPO))
+    if not args.report_only:
+        paths = preprocess(args, env)
+        counts = (n_writers(paths["train"]), n_writers(paths["test"]))
+        log(f"train: {paths['train']} ({counts[0]} writers); test: {paths['test']} ({counts[1]} writers)")
+        jobs = [(r, s) for s in args.seeds for r in args.recipes]
+        with ThreadPoolExecutor(max(1, args.parallel)) as pool:
+            for _ in pool.map(lambda job: run_one(args, job[0], job[1], paths, counts, env, args.seeds[0]), jobs):
+                pass
+    report(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
