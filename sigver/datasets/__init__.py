@@ -29,4 +29,8 @@ def __getattr__(name):
         from . import synthetic
 
         return getattr(synthetic, name)
+    if name == "process_dataset_images":  # the original's helper (sigver.datasets.util)
+        from .util import process_dataset_images
+
+        return process_dataset_images
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,6 +21,10 @@ Two containers hold these arrays:
 - a folder with one ``<key>.npy`` file per key, for sets larger than memory: ``x.npy`` is memory-mapped
   (copy-on-write) when loaded, the rest is read into memory.
 
+Files whose ``x`` holds float images (the continual-learning code's inverted data stores float in [0, 1]) are
+read too: they are converted to uint8 on loading, exactly (``round(x * 255)``; whole numbers in [0, 255] kept),
+with a :class:`FloatImagesWarning`; other float ranges are refused.
+
 Files written by the original code store ``user_mapping`` as a pickled dict. Unpickling a file someone
 handed you can run arbitrary code, so :func:`load_dataset` does not do it unless asked
 (``allow_pickle=True``): it warns and rebuilds the mapping as ``user_mapping[i] = i``.
@@ -54,6 +58,7 @@ __all__ = [
     "get_subset",
     "remove_forgeries",
     "KEYS",
+    "FloatImagesWarning",
 ]
 
 #: keys of a dataset file, in the order of the tuple returned by :func:`load_dataset`
@@ -63,6 +68,10 @@ _MAKE_ONE = ("create one with `python -m sigver.preprocessing.process_dataset` "
              "or `python -m sigver.datasets.synthetic --npz FILE`")
 
 PathLike = Union[str, os.PathLike]
+
+
+class FloatImagesWarning(UserWarning):
+    """A dataset file stores ``x`` as float images (the original's inverted data); they were converted to uint8."""
 
 
 class SignatureData(NamedTuple):
@@ -134,8 +143,15 @@ def load_dataset(path: PathLike, allow_pickle: bool = False, mmap_mode: Optional
     Raises
     ------
     DatasetFileError
-        The file is missing, truncated or corrupt, lacks a key, or its arrays have wrong dtypes or shapes.
-        The message names the file and the problem.
+        The file is missing, truncated or corrupt, lacks a key, or its arrays have wrong dtypes or shapes
+        (float images outside [0, 1] that are not whole numbers in [0, 255]). The message names the file
+        and the problem.
+
+    Warns
+    -----
+    FloatImagesWarning
+        ``x`` holds float images in [0, 1] (converted as ``round(x * 255)``) or whole numbers in [0, 255]
+        (kept): the returned ``x`` is uint8 all the same (read into memory, not memory-mapped).
     """
     path = Path(path)
     if path.is_dir():
@@ -229,6 +245,8 @@ def _read_folder(path: Path, mmap_mode: Optional[str]):
 
 def _validate(path: Path, arrays: dict):
     x, y, yforg, filenames = (arrays[k] for k in _REQUIRED)
+    if x.dtype.kind == "f" and x.ndim in (3, 4):
+        x = _float_images_to_uint8(path, x)
     if x.dtype != np.uint8:
         raise DatasetFileError(f"{path}: x has dtype {x.dtype}, expected uint8 images (0..255, inverted); "
                                f"{_MAKE_ONE}")
@@ -257,6 +275,59 @@ def _validate(path: Path, arrays: dict):
     if filenames.dtype.kind == "S":
         filenames = filenames.astype(str)
     return x, y.astype(np.int32, copy=False), yforg.astype(np.int32, copy=False), filenames
+
+
+_CHUNK_VALUES = 1 << 24  # values converted at a time (a 128 MiB float64 temporary)
+
+
+def _float_images_to_uint8(path: Path, x: np.ndarray) -> np.ndarray:
+    """Float images of a file (the original's inverted data: float in [0, 1]) -> uint8, exactly, once, with a notice.
+
+    * values in [0, 1]: ``round(x * 255)`` (``x * 255`` in float64, rounded half to even). Exact for every value
+      that is a uint8 level ``k / 255`` stored in float16, float32 or float64 (it gives ``k`` back, so
+      ``uint8 / 255`` equals the file's value to the float's precision); any other value moves to the nearest
+      level, at most ``0.5 / 255`` away.
+    * values in [0, 255] (some above 1): must all be whole numbers, which are kept as they are (exact).
+    * anything else (negative values, above 255, NaN, fractions above 1) is an error naming the range found.
+
+    An all-zero or all-one image set counts as [0, 1]. The file is not changed; ``python -m sigver.datasets.info
+    FILE --convert OUT`` writes the uint8 file once and for all.
+    """
+    n = len(x)
+    step = max(1, _CHUNK_VALUES // max(1, int(np.prod(x.shape[1:]))))
+    lo, hi, finite, whole = np.inf, -np.inf, True, True
+    for s in range(0, n, step):
+        c = np.asarray(x[s:s + step])
+        if c.size == 0:
+            continue
+        finite = finite and bool(np.isfinite(c).all())
+        if not finite:
+            break
+        lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
+        whole = whole and bool((c == np.rint(c)).all())
+    if not finite:
+        raise DatasetFileError(f"{path}: x has dtype {x.dtype} with NaN or infinite values; expected images in "
+                               f"[0, 1] (or uint8 0..255)")
+    if n == 0 or lo == np.inf:
+        return np.zeros(x.shape, np.uint8)
+    if lo >= 0 and hi <= 1:
+        scale, how = 255.0, "round(x * 255)"
+    elif lo >= 0 and hi <= 255 and whole:
+        scale, how = 1.0, "its whole numbers kept as they are"
+    else:
+        kind = "with fractions " if lo >= 0 and hi <= 255 else ""
+        raise DatasetFileError(
+            f"{path}: x has dtype {x.dtype} {kind}with values in [{lo:g}, {hi:g}]; float images must be in [0, 1] "
+            f"(the original's inverted data) or whole numbers in [0, 255]; expected uint8 images (0..255, inverted)")
+    out = np.empty(x.shape, np.uint8)
+    for s in range(0, n, step):
+        c = np.asarray(x[s:s + step], dtype=np.float64)
+        out[s:s + step] = np.rint(c * scale) if scale != 1.0 else c
+    warnings.warn(
+        f"{path}: x is {x.dtype} in [0, {1 if scale != 1 else 255}] ({n} images), converted once on loading to "
+        f"uint8 ({how}); `python -m sigver.datasets.info {path} --convert NEW.npz` writes the standard uint8 file",
+        FloatImagesWarning, stacklevel=4)
+    return out
 
 
 def _validate_mapping(path: Path, mapping: np.ndarray, n_users: int) -> np.ndarray:

@@ -61,7 +61,7 @@ from ..featurelearning.train import (VAL_FRACTION, _device, _lr_decay_times, che
 from .invert import load_teacher
 from .losses import continual_loss, distillation_loss, feature_loss, preservation_loss
 
-__all__ = ["main", "build_parser", "prepare_distillation_data"]
+__all__ = ["main", "run", "build_parser", "prepare_distillation_data"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,7 +155,11 @@ def prepare_distillation_data(path, users, label_offset: Optional[int], n_teache
         a, b = int(users[0]), int(users[1])
         if a < 0 or b <= a:
             raise DataSplitError(f"--d-users {a} {b}: expected 0 <= A < B")
+        n_all = len(data.y)
         data = get_subset(data, range(a, b))
+        if len(data.y) < n_all:
+            _log(f"--d-users {a} {b}: {len(data.y)} of the {n_all} images of {path} have y in {a}..{b - 1}; the "
+                 f"others are left out")
     data = remove_forgeries(data)
     y = np.asarray(data.y, dtype=np.int64)
     if len(y) == 0:
@@ -232,7 +236,12 @@ class _Student(nn.Module):
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m sigver.distillation.train`` (see ``--help``)."""
-    args = build_parser().parse_args(argv)
+    return run(build_parser().parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or with ``--test`` evaluate) from parsed arguments of :func:`build_parser`; what :func:`main` does
+    after parsing, shared with ``python -m sigver.featurelearning.distill`` (the original's spelling)."""
     _check_args(args)
     device = _device(args, 0, 1)
     return _run(args, device)

@@ -10,7 +10,7 @@ from torch import nn
 from ..cli import default_device
 from .models import INPUT_SIZE
 
-__all__ = ["extract_features"]
+__all__ = ["extract_features", "extract_features_with"]
 
 
 def _model_device(model: nn.Module) -> Optional[torch.device]:
@@ -97,3 +97,39 @@ def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch
         size = getattr(model, "feature_space_size", 0)
         out = np.empty((0, size), dtype=np.float32)
     return out
+
+
+def extract_features_with(x: Union[np.ndarray, torch.Tensor], process_function, batch_size: int,
+                          input_size: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """The original ``extract_features(x, process_function, batch_size, input_size=None)``.
+
+    ``process_function`` gets each batch as the original's data loader gave it, a one-element list
+    ``[images]``: with ``input_size`` the images are centre-cropped to it (offsets ``round((H - h) / 2)``,
+    ``round((W - w) / 2)``) and scaled to float in [0, 1]; without it they are the stored values as they are.
+    Prefer :func:`extract_features` (a model, batches on the device, no Python callback).
+
+    Parameters
+    ----------
+    x : ndarray or Tensor (N, 1, H, W)
+        Stored images (uint8, inverted).
+    process_function : callable
+        ``[images] -> features`` Tensor (B, D), e.g. ``lambda batch: model(batch[0].to(device))``.
+    batch_size : int
+    input_size : (int, int), optional
+
+    Returns
+    -------
+    ndarray (N, D)
+        The concatenated outputs, on the CPU.
+    """
+    x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(x), int(batch_size)):
+            batch = x[start:start + int(batch_size)]
+            if input_size is not None:
+                h, w = int(input_size[0]), int(input_size[1])
+                top, left = int(round((batch.shape[-2] - h) / 2.0)), int(round((batch.shape[-1] - w) / 2.0))
+                batch = batch[..., top:top + h, left:left + w].float().div(255)
+            out.append(process_function([batch]))
+    return torch.cat(out).cpu().numpy()

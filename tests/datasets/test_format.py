@@ -191,7 +191,8 @@ def test_mismatched_lengths(tmp_path):
 
 
 @pytest.mark.parametrize("key,value,expected", [
-    ("x", lambda a: a.astype(np.float32), "x has dtype float32, expected uint8"),
+    ("x", lambda a: a.astype(np.float32) * 2, "x has dtype float32 with values in [0, 510]"),
+    ("x", lambda a: a.astype(np.int64), "x has dtype int64, expected uint8"),
     ("y", lambda a: a.astype(np.float64), "y has dtype float64"),
     ("yforg", lambda a: a + 5, "yforg has values"),
     ("filenames", lambda a: np.arange(len(a)), "filenames has dtype int64"),
