@@ -1,6 +1,6 @@
 """Madry adversarial training: ``python -m sigver.adversarial.train_madry`` (SPEC 7.2).
 
-SigNet / SigNet-F training (:mod:`sigver.featurelearning.train`: same flags, data, optimiser, schedule,
+SigNet / SigNet-F training (:mod:`sigver.featurelearning.trainer`, the library of ``sigver.featurelearning.train``: same flags, data, optimiser, schedule,
 validation, run folder and checkpoints) where every batch is replaced by adversarial examples before the
 update: a fast PGD attack (:func:`sigver.adversarial.attacks.pgd_l2`, ``fast=True``, box [0, 1], L2 norm at
 most ``--attack-l2``, ``--attack-steps`` steps) against the writer classifier (features + classification
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from ..cli import cli_main, positive_float, positive_int
-from ..featurelearning import train as fl_train
-from ..featurelearning.data import Batch
+from ..featurelearning import trainer as fl_train
+from ..training.batching import Batch
 from .attacks import eval_mode, pgd_l2
 
 __all__ = ["main", "build_parser", "make_madry_step"]

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import SigverError
+from ..shapes import INPUT_SIZE as _INPUT_SIZE
 
 __all__ = [
     "SigNet",
@@ -33,8 +34,9 @@ __all__ = [
     "INPUT_SIZE",
 ]
 
-#: ``(height, width)`` of the model input (the centre crop of the stored 170 x 242 images).
-INPUT_SIZE: Tuple[int, int] = (150, 220)
+#: ``(height, width)`` of the model input (the centre crop of the stored 170 x 242 images); see
+#: :mod:`sigver.shapes`.
+INPUT_SIZE: Tuple[int, int] = _INPUT_SIZE
 
 # (name, out_channels, kernel, stride, padding) for a conv-bn-relu block; (name,) for a 3x3/2 max-pool.
 ConvSpec = Tuple

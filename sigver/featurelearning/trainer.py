@@ -1,63 +1,38 @@
-"""Train SigNet / SigNet-F: ``python -m sigver.featurelearning.train`` (SPEC 4).
+"""SigNet / SigNet-F training, the library behind ``python -m sigver.featurelearning.train``.
 
-Writer classification on the development writers ``--users A B`` of a dataset file; SigNet-F (``--forg
---lamb``) adds the forgery head and loss. Same flags and defaults as the original, with its bugs fixed
-(SPEC 11.1 items 1-3): validation in eval mode, no NaN or crash on batches without genuine signatures,
-``--checkpoint`` initialises the weights for fine-tuning, ``--resume`` continues an interrupted run exactly,
-``--lr-decay-times`` is an integer, ``--visdom-port`` is accepted beside ``--visdomport``.
-
-Data: the images stay uint8 on ``--device``; random crops for training and the centre crop for validation are
-taken there in batch (:mod:`sigver.featurelearning.data`). Multi-GPU: ``torchrun --nproc_per_node N -m
-sigver.featurelearning.train ...`` trains with DistributedDataParallel (NCCL on GPUs, gloo on CPU).
-
-Run folder (``--logdir``): ``args.json`` (arguments, git revision), ``log.jsonl`` (one line per epoch),
-``model_best.pth`` / ``model_last.pth`` (checkpoint 3-tuple plus ``.json`` sidecar with the training arguments
-and the writer ids of the classes), ``training_state.pth`` (for ``--resume``); with ``--tensorboard`` the
-TensorBoard event files. Live curves (``--tensorboard``, ``--visdomport``; :mod:`sigver.featurelearning.logging`):
-``train/loss``, ``train/acc`` (+ ``train/forg_loss``, ``train/forg_acc``) every ``--log-every`` steps,
-``val/loss``, ``val/acc`` (+ forgery), ``epoch/train_*`` and ``lr`` per epoch; x = optimiser steps.
+The command module (:mod:`sigver.featurelearning.train`) only parses and calls :func:`run`; the adversarial
+trainers build on :func:`build_parser` and :func:`run` with their own step (``make_step``). What every
+trainer shares (run flags, device, run folder, optimiser, resume, the loop) is :mod:`sigver.training`; here is
+what is SigNet's: the data selection (:func:`prepare_data`), the model with its heads (:class:`Net`), the
+step (:func:`training_step`) and the validation (:func:`evaluate_split`).
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable, Dict, Optional, Sequence
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..cli import cli_main, default_device, positive_int, unit_float
+from ..cli import positive_int, unit_float
 from ..datasets import get_subset, load_dataset, remove_forgeries
-from .checkpoint import load_checkpoint, save_checkpoint
-from .data import DataSplitError, DeviceBatches, as_generator, split_indices
-from .loop import LAST_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
-from .logging import make_loggers
+from ..training.batching import VAL_FRACTION, DataSplitError, DeviceBatches, as_generator, split_indices
+from ..training.loop import TrainingError, TrainLoop
+from ..training.run import (add_run_arguments, add_sgd_arguments, args_record, check_run_folder, distributed_run,
+                            fit_run, log, sgd_step_lr)
+from .checkpoint import load_checkpoint, resolve_input_size, save_checkpoint
 from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss
-from .models import available_models, create_model, make_heads
+from .models import INPUT_SIZE, available_models, create_model, make_heads
 
-__all__ = ["main", "build_parser", "prepare_data", "evaluate_split", "run", "TrainContext"]
-
-VAL_FRACTION = 0.1
+__all__ = ["build_parser", "prepare_data", "evaluate_split", "training_step", "run", "TrainContext", "Net",
+           "VAL_FRACTION"]
 
 
 # ---------------------------------------------------------------------------------------------------
 # arguments
 # ---------------------------------------------------------------------------------------------------
-
-def _lr_decay_times(text: str) -> int:
-    # the original parsed it as float; accept "3.0" but keep an integer
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value != int(value) or value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return int(value)
-
 
 def build_parser(prog: str = "python -m sigver.featurelearning.train",
                  description: str = "Train SigNet (writer classification) or SigNet-F (--forg --lamb) on a "
@@ -70,49 +45,21 @@ def build_parser(prog: str = "python -m sigver.featurelearning.train",
     """
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--dataset-path", help="dataset .npz file (or .npy folder) from process_dataset")
-    p.add_argument("--input-size", nargs=2, type=positive_int, default=(150, 220), metavar=("H", "W"),
+    p.add_argument("--input-size", nargs=2, type=positive_int, default=INPUT_SIZE, metavar=("H", "W"),
                    help="crop size (default: 150 220)")
     p.add_argument("--users", nargs=2, type=int, default=(350, 881), metavar=("A", "B"),
                    help="train on writer indices range(A, B) (default: 350 881, GPDS development set)")
     p.add_argument("--model", "-m", required=True, choices=list(available_models), help="architecture")
     p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--lr", "-lr", type=float, default=0.001, help="initial learning rate (default: 0.001)")
-    p.add_argument("--lr-decay", type=float, default=0.1, help="StepLR gamma (default: 0.1)")
-    p.add_argument("--lr-decay-times", type=_lr_decay_times, default=3,
-                   help="number of LR decays: step size = epochs // this (default: 3)")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
-    p.add_argument("--epochs", type=positive_int, default=20)
+    add_sgd_arguments(p, epochs=20)
     p.add_argument("--checkpoint", help="initialise from this .pth (fine-tuning); with --test: the model to test")
-    p.add_argument("--resume", nargs="?", const="", default=None, metavar="STATE",
-                   help=f"continue an interrupted run from its {STATE_FILE} (default: the one in --logdir)")
     p.add_argument("--test", action="store_true", help="evaluate --checkpoint on the validation split and exit")
-    p.add_argument("--seed", type=int, default=42)
     p.add_argument("--forg", action="store_true", help="SigNet-F: also learn to detect forgeries (needs --lamb)")
     p.add_argument("--lamb", type=unit_float, default=None, help="weight of the forgery loss, e.g. 0.95")
     if loss_type:
         p.add_argument("--loss-type", choices=LOSS_TYPES, default="L2",
                        help="SigNet-F loss: L2 = writer CE on genuine only (default), L1 = on all samples")
-    p.add_argument("--gpu-idx", type=int, default=0, help="GPU index when --device is cuda (default: 0)")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--logdir", required=True, help="run folder (created if missing)")
-    p.add_argument("--visdomport", "--visdom-port", dest="visdomport", type=int, default=None,
-                   help="plot live curves to a visdom server on this port (needs the visdom package; start "
-                        "the server first: python -m visdom.server -port PORT)")
-    p.add_argument("--visdom-server", default="http://localhost", help="visdom server address "
-                   "(default: http://localhost)")
-    p.add_argument("--visdom-env", default="main", help="visdom environment of the plots (default: main)")
-    p.add_argument("--tensorboard", action="store_true",
-                   help="write live curves as TensorBoard event files into --logdir (needs the tensorboard "
-                        "package); view with: tensorboard --logdir LOGDIR")
-    p.add_argument("--log-every", type=positive_int, default=100,
-                   help="steps between two points of the training curves (default: 100)")
-    p.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 autocast)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only; ignored on CPU)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="allow a new run in a --logdir that already holds one (its files are replaced)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    add_run_arguments(p, seed=42)
     return p
 
 
@@ -232,26 +179,6 @@ def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[floa
 # main
 # ---------------------------------------------------------------------------------------------------
 
-def _distributed():
-    """``(rank, world_size, local_rank)`` from the torchrun environment ((0, 1, 0) without it)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, 0
-    return int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def _device(args, local_rank: int, world: int) -> torch.device:
-    name = args.device or default_device()
-    dev = torch.device(name)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainingError(f"--device {name}: CUDA is not available here; use --device cpu")
-        if dev.index is None:
-            dev = torch.device("cuda", local_rank if world > 1 else args.gpu_idx)
-        torch.cuda.set_device(dev)
-    return dev
-
-
 def _check_args(args) -> None:
     if args.forg and args.lamb is None:
         raise TrainingError("--forg needs --lamb (weight of the forgery loss in [0, 1], e.g. --lamb 0.95)")
@@ -263,31 +190,7 @@ def _check_args(args) -> None:
     if args.dataset_path is None:
         raise TrainingError("--dataset-path is required (a .npz from `python -m sigver.preprocessing."
                             "process_dataset` or `python -m sigver.datasets.synthetic --npz FILE`)")
-    if args.visdomport is not None:
-        try:
-            import visdom  # noqa: F401
-        except ImportError:
-            raise TrainingError("--visdomport needs the visdom package (pip install visdom); the curves are "
-                                "also in log.jsonl in --logdir") from None
     check_run_folder(args)
-
-
-def check_run_folder(args) -> None:
-    """Checks shared by the training CLIs: ``--tensorboard`` importable, ``--logdir`` usable and not holding a
-    run unless ``--resume``, ``--overwrite`` or ``--test`` (``args`` needs those four attributes)."""
-    if args.tensorboard:
-        try:
-            import tensorboard  # noqa: F401
-        except ImportError:
-            raise TrainingError("--tensorboard needs the tensorboard package (pip install tensorboard); the "
-                                "curves are also in log.jsonl in --logdir") from None
-    logdir = Path(args.logdir)
-    if logdir.exists() and not logdir.is_dir():
-        raise TrainingError(f"--logdir {logdir}: exists and is not a folder")
-    if (not args.test and args.resume is None and not args.overwrite
-            and any((logdir / f).exists() for f in (STATE_FILE, LAST_FILE))):
-        raise TrainingError(f"--logdir {logdir} already holds a run; pass --resume to continue it, --overwrite to "
-                            f"replace it, or choose another --logdir")
 
 
 def _init_from_checkpoint(path, arch, model, classification, forg_layer) -> str:
@@ -303,12 +206,6 @@ def _init_from_checkpoint(path, arch, model, classification, forg_layer) -> str:
         else:
             notes.append(f"{name} head newly initialised")
     return f"initialised from {path}" + (f" ({'; '.join(notes)})" if notes else "")
-
-
-@cli_main
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m sigver.featurelearning.train`` (see ``--help``)."""
-    return run(build_parser().parse_args(argv))
 
 
 class TrainContext(SimpleNamespace):
@@ -330,25 +227,13 @@ def run(args, make_step: Optional[Callable[[TrainContext, Callable], Callable]] 
     before anything is written to ``--logdir``, so it may raise :class:`TrainingError` on bad input.
     """
     _check_args(args)
-    rank, world, local_rank = _distributed()
-    is_main = rank == 0
-    device = _device(args, local_rank, world)
-    if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    try:
-        return _run(args, device, rank, world, is_main, make_step)
-    finally:
-        if world > 1 and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
-
-
-def _log(is_main: bool, message: str) -> None:
-    if is_main:
-        print(message, file=sys.stderr, flush=True)
+    with distributed_run(args) as (device, rank, world):
+        return _run(args, device, rank, world, rank == 0, make_step)
 
 
 def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_step=None) -> int:
     torch.manual_seed(args.seed)
+    args.input_size = resolve_input_size(args.input_size, arch=args.model)
     x, y, yforg, classes, writer_ids = prepare_data(args.dataset_path, args.users, args.forg)
     n_classes = len(classes)
     split_gen = as_generator(args.seed)
@@ -358,8 +243,8 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
     del full
     if len(train_data) < world:
         raise DataSplitError(f"{len(train_data)} training images cannot be shared by {world} processes")
-    _log(is_main, f"{len(y)} images of {n_classes} writers: {len(train_data)} for training, "
-                  f"{len(val_data)} for validation")
+    log(f"{len(y)} images of {n_classes} writers: {len(train_data)} for training, "
+        f"{len(val_data)} for validation", is_main)
 
     model = create_model(args.model)
     if tuple(args.input_size) != tuple(model.input_size):
@@ -375,11 +260,11 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
                                 f"{args.users[0]} {args.users[1]} gives {n_classes}")
         metrics = evaluate_split(loaded.model, loaded.classification_layer.eval(),
                                  loaded.forg_layer if args.forg else None, val_data, args.batch_size, rank, world)
-        _log(is_main, "Test. " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None))
+        log("Test. " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None), is_main)
         return 0
 
     if args.checkpoint:
-        _log(is_main, _init_from_checkpoint(args.checkpoint, args.model, model, classification, forg_layer))
+        log(_init_from_checkpoint(args.checkpoint, args.model, model, classification, forg_layer), is_main)
 
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
@@ -390,10 +275,7 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
     params = list(model.parameters()) + list(classification.parameters())
     if forg_layer is not None:
         params += list(forg_layer.parameters())
-    optimizer = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, nesterov=True,
-                                weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, max(1, args.epochs // args.lr_decay_times),
-                                                args.lr_decay)
+    optimizer, scheduler = sgd_step_lr(params, args)
 
     # the forward of one training step: model + heads together, so that DDP syncs all their gradients
     heads = nn.ModuleDict({"classification": classification})
@@ -406,7 +288,7 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
         if device.type == "cuda":
             net = torch.compile(net)
         else:
-            _log(is_main, "--compile: ignored on CPU")
+            log("--compile: ignored on CPU", is_main)
 
     def step(batch):
         return training_step(net, batch, args.forg, args.lamb, args.loss_type)
@@ -420,7 +302,7 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
     def evaluate(epoch):
         return evaluate_split(model, classification, forg_layer, val_data, args.batch_size, rank, world)
 
-    training_args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}
+    training_args = args_record(args)
 
     def save_model(path, info):
         save_checkpoint(path, model, classification, forg_layer, metadata={
@@ -444,35 +326,7 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
     if context is not None:
         context.loop = loop
 
-    return fit_run(loop, args, training_args, is_main,
-                   lambda: make_loggers(tensorboard_dir=args.logdir if args.tensorboard else None,
-                                        visdom_port=args.visdomport, visdom_server=args.visdom_server,
-                                        visdom_env=args.visdom_env))
-
-
-def fit_run(loop: TrainLoop, args, training_args: Dict[str, Any], is_main: bool = True,
-            make_logger: Optional[Callable[[], Any]] = None) -> int:
-    """The end of every training CLI on the shared loop: ``--resume`` (``args.resume``: None, '' = the run
-    folder's state, or a path), the live-curve logger, ``args.json`` (``args.resume.json`` when resuming),
-    ``loop.fit()``, and a line naming the best epoch. Returns 0."""
-    if args.resume is not None:
-        state = args.resume or Path(args.logdir) / STATE_FILE
-        start = loop.resume(state)
-        _log(is_main, f"resumed from {state} at epoch {start + 1}/{args.epochs}")
-    if is_main:
-        Path(args.logdir).mkdir(parents=True, exist_ok=True)
-        loop.logger = make_logger() if make_logger is not None else None
-        if getattr(args, "log_every", None):
-            loop.log_every = args.log_every
-        write_run_info(args.logdir, training_args, name="args.json" if args.resume is None else "args.resume.json")
-    try:
-        loop.fit()
-    finally:
-        if loop.logger is not None:
-            loop.logger.close()
-    if is_main and loop.best_epoch is not None:
-        _log(is_main, f"best val_acc {loop.best * 100:.2f}% at epoch {loop.best_epoch + 1}; models in {args.logdir}")
-    return 0
+    return fit_run(loop, args, training_args, is_main)
 
 
 class Net(nn.Module):
@@ -488,9 +342,3 @@ class Net(nn.Module):
         forg = self.heads["forg"](feats) if "forg" in self.heads else None
         return self.heads["classification"](feats), forg
 
-
-_Net = Net  # the former private name
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -41,6 +41,7 @@ from torch import nn
 from .. import __version__
 from ..errors import CheckpointError
 from ..fileio import atomic_write
+from ..shapes import INPUT_SIZE
 from .data import TaskBatch
 from .models import FunctionalModel, create_model, available_models
 
@@ -391,13 +392,13 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
     CheckpointError
         Missing, truncated or foreign file, wrong model or shapes; the message names the file.
     """
-    from ..featurelearning.checkpoint import _read
+    from ..featurelearning.checkpoint import read_checkpoint_file
 
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file; a meta-learning run writes best_model.pth in "
                               f"its --logdir")
-    obj = _read(path)
+    obj = read_checkpoint_file(path)
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
         name = obj.get("model")
         if model is not None and name != model:
@@ -407,7 +408,7 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
         task_lr = obj["task_lr"]
         if num_updates is not None and task_lr.shape[0] != num_updates:
             raise CheckpointError(f"{path}: trained with --num-updates {task_lr.shape[0]}, got {num_updates}")
-        stored = tuple(int(v) for v in obj.get("input_size", (150, 220)))
+        stored = tuple(int(v) for v in obj.get("input_size", INPUT_SIZE))
         if input_size is not None and tuple(input_size) != stored:
             raise CheckpointError(f"{path}: trained with --input-size {stored[0]} {stored[1]}, got "
                                   f"{input_size[0]} {input_size[1]}")
@@ -422,7 +423,7 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
                                   f"({str(e).splitlines()[0][:160]})") from None
         return maml.to(device)
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(t, torch.Tensor) for t in obj):
-        return _load_original(path, list(obj), model, num_updates, train_lr, input_size or (150, 220)).to(device)
+        return _load_original(path, list(obj), model, num_updates, train_lr, input_size or INPUT_SIZE).to(device)
     raise CheckpointError(f"{path}: not a meta-learning checkpoint (expected a file written by "
                           f"sigver.metalearning.train, or the original's list of tensors)")
 

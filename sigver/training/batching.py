@@ -18,7 +18,10 @@ import torch
 
 from ..errors import SigverError
 
-__all__ = ["Batch", "DeviceBatches", "crop_batch", "split_indices", "DataSplitError"]
+__all__ = ["Batch", "DeviceBatches", "crop_batch", "split_indices", "DataSplitError", "as_generator", "VAL_FRACTION"]
+
+#: Fraction of the images held out for validation by the trainers (the original's 90 % / 10 % split).
+VAL_FRACTION = 0.1
 
 
 class DataSplitError(SigverError, ValueError):

@@ -1,6 +1,6 @@
 """Live training curves: a tiny logger interface with TensorBoard and visdom back-ends (optional extras).
 
-Every logger has ``scalar(name, step, value)`` and ``close()``. :class:`~sigver.featurelearning.loop.TrainLoop`
+Every logger has ``scalar(name, step, value)`` and ``close()``. :class:`~sigver.training.loop.TrainLoop`
 calls ``scalar`` every ``log_every`` optimiser steps with the running means of the step's metrics
 (``train/loss``, ``train/acc``, ...) and once per epoch with the epoch's record (``val/loss``, ``val/acc``,
 ``epoch/train_loss``, ``lr``, ...); ``step`` is the number of optimiser steps done so far (it continues across
@@ -23,7 +23,8 @@ from typing import Iterable, Optional
 
 from ..errors import SigverError
 
-__all__ = ["Logger", "TensorBoardLogger", "VisdomLogger", "MultiLogger", "LoggingError", "make_loggers"]
+__all__ = ["Logger", "TensorBoardLogger", "VisdomLogger", "MultiLogger", "LoggingError", "make_loggers",
+           "record_scalars"]
 
 
 class LoggingError(SigverError, RuntimeError):

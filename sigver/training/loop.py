@@ -210,7 +210,7 @@ class TrainLoop:
         Length of an epoch, for the progress bar.
     print_fn : callable, optional
         Where the one-line epoch summary goes (default: print to stderr); None silences it.
-    logger : sigver.featurelearning.logging.Logger, optional
+    logger : sigver.training.logging.Logger, optional
         Live curves (TensorBoard, visdom): every ``log_every`` steps the running means of ``step``'s
         outputs since the last point (``train/loss``, ``train/acc``, ...), and after each epoch the epoch
         record (``val/acc``, ``epoch/train_loss``, ``lr``, ...), all at x = optimiser steps done
