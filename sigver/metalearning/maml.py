@@ -43,7 +43,7 @@ from ..errors import CheckpointError
 from ..fileio import atomic_write
 from ..shapes import INPUT_SIZE
 from .data import TaskBatch
-from .models import FunctionalModel, create_model, available_models
+from .models import FunctionalModel, available_meta_models, create_meta_model
 
 __all__ = ["MAML", "AdaptResult", "balanced_bce", "balanced_weights", "per_step_loss_weights",
            "save_maml", "load_maml", "CHECKPOINT_FORMAT"]
@@ -167,7 +167,7 @@ class MAML(nn.Module):
         super().__init__()
         if isinstance(num_updates, bool) or not isinstance(num_updates, int) or num_updates < 1:
             raise ValueError(f"num_updates must be a positive integer, got {num_updates!r}")
-        self.model = create_model(model) if isinstance(model, str) else model
+        self.model = create_meta_model(model) if isinstance(model, str) else model
         w = weights if weights is not None else self.model.build_weights(generator=generator)
         self.model.check_weights(w)
         #: weight names in the model's order (the columns of ``task_lr``, the order of the original's lists;
@@ -184,7 +184,7 @@ class MAML(nn.Module):
 
     @property
     def model_name(self) -> str:
-        return next(k for k, v in available_models.items() if type(self.model) is v)
+        return next(k for k, v in available_meta_models.items() if type(self.model) is v)
 
     # -- forward over a stack of tasks ------------------------------------------------------------------
 
@@ -403,7 +403,7 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
         name = obj.get("model")
         if model is not None and name != model:
             raise CheckpointError(f"{path}: holds a {name!r} model, --model is {model!r}")
-        if name not in available_models:
+        if name not in available_meta_models:
             raise CheckpointError(f"{path}: unknown model {name!r}")
         task_lr = obj["task_lr"]
         if num_updates is not None and task_lr.shape[0] != num_updates:
@@ -429,7 +429,7 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
 
 
 def _build(path, name, weights, num_updates, train_lr, learn_task_lr, input_size) -> MAML:
-    model = create_model(name, input_size=input_size)
+    model = create_meta_model(name, input_size=input_size)
     try:
         model.check_weights(weights, source=str(path))
     except Exception as e:
@@ -440,7 +440,7 @@ def _build(path, name, weights, num_updates, train_lr, learn_task_lr, input_size
 def _load_original(path, tensors, model, num_updates, train_lr, input_size) -> MAML:
     if model is None:
         raise CheckpointError(f"{path}: an original meta-learning checkpoint (a list of tensors); pass --model")
-    shapes = create_model(model, input_size=input_size).shapes
+    shapes = create_meta_model(model, input_size=input_size).shapes
     n = len(shapes)
     if len(tensors) not in (n, n + 1):
         raise CheckpointError(f"{path}: {len(tensors)} tensors, a {model} checkpoint has {n} (+1 with learned "

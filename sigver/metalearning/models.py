@@ -32,8 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SigverError
+from ..shapes import INPUT_SIZE
 
-__all__ = ["SigNetModel", "SmallCNN", "PretrainWrapper", "available_models", "create_model", "FunctionalModel", "Ops"]
+__all__ = ["SigNetModel", "SmallCNN", "PretrainWrapper", "available_meta_models", "create_meta_model", "available_models",
+           "create_model", "FunctionalModel", "Ops"]
 
 Weights = Mapping[str, torch.Tensor]
 BNStats = List[Tuple[torch.Tensor, torch.Tensor]]
@@ -108,7 +110,7 @@ class FunctionalModel(nn.Module):
 
     Parameters
     ----------
-    input_size : (int, int), default (150, 220)
+    input_size : (int, int), default INPUT_SIZE (150, 220)
         ``(h, w)`` of the inputs; sets the instance's ``shapes``.
     """
 
@@ -117,7 +119,7 @@ class FunctionalModel(nn.Module):
     feature_space_size: int = 0
     bn_sizes: Sequence[int] = ()
 
-    def __init__(self, input_size: Sequence[int] = (150, 220)) -> None:
+    def __init__(self, input_size: Sequence[int] = INPUT_SIZE) -> None:
         super().__init__()
         h, w = (int(v) for v in input_size)
         self.input_size = (h, w)
@@ -234,7 +236,7 @@ class SigNetModel(FunctionalModel):
 
     Parameters
     ----------
-    input_size : (int, int), default (150, 220)
+    input_size : (int, int), default INPUT_SIZE (150, 220)
     """
 
     shapes = (("conv1", (96, 1, 11, 11)), ("b1", (96,)), ("conv2", (256, 96, 5, 5)), ("b2", (256,)),
@@ -283,7 +285,7 @@ class SmallCNN(FunctionalModel):
     ----------
     dropout : float, default 0.2
         Dropout probability after the two hidden dense layers (training mode only).
-    input_size : (int, int), default (150, 220)
+    input_size : (int, int), default INPUT_SIZE (150, 220)
     """
 
     shapes = (("conv1", (32, 1, 5, 5)), ("b1", (32,)), ("conv2", (32, 32, 5, 5)), ("b2", (32,)),
@@ -292,7 +294,7 @@ class SmallCNN(FunctionalModel):
     flat_weight = "w3"
     feature_space_size = 256
 
-    def __init__(self, dropout: float = 0.2, input_size: Sequence[int] = (150, 220)) -> None:
+    def __init__(self, dropout: float = 0.2, input_size: Sequence[int] = INPUT_SIZE) -> None:
         super().__init__(input_size)
         self.dropout = float(dropout)
 
@@ -313,14 +315,21 @@ class SmallCNN(FunctionalModel):
         return (x, []) if return_stats else x
 
 
-available_models = {"signet": SigNetModel, "smallcnn": SmallCNN}
+#: Registry of the functional meta-learning models, name -> class. Its ``"signet"`` is :class:`SigNetModel`
+#: (functional, for MAML), not :class:`sigver.featurelearning.SigNet`: hence a name of its own.
+available_meta_models = {"signet": SigNetModel, "smallcnn": SmallCNN}
 
 
-def create_model(name: str, **kwargs) -> FunctionalModel:
+def create_meta_model(name: str, **kwargs) -> FunctionalModel:
     """A functional meta-learning model by registry name (``'signet'`` or ``'smallcnn'``)."""
-    if name not in available_models:
-        raise SigverError(f"unknown meta-learning model {name!r}; available: {', '.join(available_models)}")
-    return available_models[name](**kwargs)
+    if name not in available_meta_models:
+        raise SigverError(f"unknown meta-learning model {name!r}; available: {', '.join(available_meta_models)}")
+    return available_meta_models[name](**kwargs)
+
+
+# the former names, kept for code that imported them (they shadowed featurelearning's registry names)
+available_models = available_meta_models
+create_model = create_meta_model
 
 
 class PretrainWrapper(nn.Module):
