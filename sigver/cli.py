@@ -18,7 +18,7 @@ from typing import Callable, Optional, Sequence
 
 from .errors import SigverError
 
-__all__ = ["cli_main", "default_device", "resolve_device", "add_device_arguments", "add_progress_argument",
+__all__ = ["cli_main", "run_command", "default_device", "resolve_device", "add_device_arguments", "add_progress_argument",
            "DeviceError", "positive_int", "nonnegative_int", "unit_float", "positive_float",
            "nonnegative_float"]
 
@@ -42,6 +42,15 @@ def cli_main(func: Callable[[Optional[Sequence[str]]], int | None]):
         return 0 if code is None else int(code)
 
     return wrapper
+
+
+def run_command(module: str, argv: Sequence[str]) -> int:
+    """Run the command ``python -m <module> ARGV`` in this process (its ``main(argv)``) and return its exit
+    status: how one command runs another (e.g. the demo runs training then the WD evaluation) without importing
+    a command module by name, so that command modules stay leaves."""
+    import importlib
+
+    return importlib.import_module(module).main(list(argv))
 
 
 def default_device() -> str:

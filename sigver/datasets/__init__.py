@@ -2,10 +2,12 @@
 
 - :func:`load_dataset` / :func:`save_dataset` / :class:`DatasetWriter`: the ``.npz`` (or ``.npy`` folder)
   format shared by every stage (see ``sigver/datasets/format.py``).
+- :func:`load_features` / :func:`save_features`: feature files (features extracted once, read by later stages).
 - :data:`available_datasets` / :func:`get_dataset`: readers of raw dataset folders.
 - ``python -m sigver.datasets.synthetic``: the built-in synthetic signature generator.
 """
 from .base import IterableDataset, SignatureDataset
+from .features import FeatureFileError, load_features, save_features
 from .format import (
     DatasetWriter,
     SignatureData,
@@ -17,6 +19,9 @@ from .format import (
 from .registry import available_datasets, get_dataset
 
 __all__ = [
+    "load_features",
+    "save_features",
+    "FeatureFileError",
     "SignatureData", "load_dataset", "save_dataset", "DatasetWriter", "get_subset", "remove_forgeries",
     "SignatureDataset", "IterableDataset", "available_datasets", "get_dataset",
     "SyntheticSignatures", "generate_dataset",

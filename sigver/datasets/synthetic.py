@@ -48,7 +48,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 from scipy.ndimage import gaussian_filter, gaussian_filter1d
 
-from ..cli import cli_main, nonnegative_int, positive_int
+from ..cli import add_progress_argument, cli_main, nonnegative_int, positive_int
 from ..errors import SigverError
 from ._lognormal import resample_by_length, strokes_from_targets, trajectory
 from .base import SignatureDataset
@@ -968,7 +968,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="processes (default: number of CPUs); the output does not depend on it")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into a non-empty --out folder that is not a previous synthetic output")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_progress_argument(parser)
     return parser
 
 

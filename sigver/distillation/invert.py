@@ -42,12 +42,13 @@ import torch
 from torch import nn
 
 from .. import __version__
-from ..cli import cli_main, default_device, nonnegative_float, positive_int
+from ..cli import add_device_arguments, add_progress_argument, cli_main, nonnegative_float, positive_int, \
+    resolve_device
 from ..datasets import load_dataset, save_dataset
 from ..datasets.format import check_target
 from ..errors import CheckpointError, SigverError
 from ..featurelearning.checkpoint import load_checkpoint, sidecar_path
-from ..featurelearning.models import available_models
+from ..featurelearning.models import INPUT_SIZE, available_models
 from ..fileio import atomic_write
 from .losses import js_divergence
 
@@ -133,7 +134,7 @@ class DeepInversion:
                  bn_weight: float = 0.01, tv_weight: float = 1.0, l2_weight: float = 0.0,
                  competition_weight: float = 0.0, jitter: int = 8, init_scale: float = 0.2,
                  logit_init: Optional[float] = None, l1_weight: float = 0.0,
-                 input_size: Tuple[int, int] = (150, 220), device="cpu"):
+                 input_size: Tuple[int, int] = INPUT_SIZE, device="cpu"):
         self.device = torch.device(device)
         self.teacher = nn.Sequential(teacher, teacher_head).to(self.device).eval()
         for p in self.teacher.parameters():
@@ -272,8 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rewrite the output every this many batches (default: 10)")
     p.add_argument("--overwrite", action="store_true", help="start afresh instead of extending an existing output")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_device_arguments(p)
+    add_progress_argument(p)
     return p
 
 
@@ -342,7 +343,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     check_target(save_path)
     if args.competition_weight > 0 and not args.s_checkpoint:
         raise InversionError("--competition-weight > 0 needs a student: --s-checkpoint (and --s-model)")
-    device = torch.device(args.device or default_device())
+    device = resolve_device(args.device, args.gpu_idx)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InversionError(f"--device {device}: CUDA is not available here; use --device cpu")
     teacher = load_teacher(args.t_checkpoint, args.t_model, device)

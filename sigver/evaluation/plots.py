@@ -19,7 +19,7 @@ import numpy as np
 from . import metrics
 
 __all__ = ["plot_all", "plot_roc", "plot_det", "plot_score_distributions", "plot_user_eer_histogram",
-           "per_user_eer", "PLOT_FILES"]
+           "per_user_eer", "PLOT_FILES", "figure", "save_figure"]
 
 PathLike = Union[str, os.PathLike]
 PLOT_FILES = ("roc.png", "det.png", "score_distributions.png", "eer_per_user.png")
@@ -28,7 +28,8 @@ _KEYS = {"genuine": "genuinePreds", "random": "randomPreds", "skilled": "skilled
 _THR_STYLES = ("--", ":", "-.", (0, (5, 1, 1, 1)))
 
 
-def _figure(width: float, height: float, ncols: int = 1):
+def figure(width: float, height: float, ncols: int = 1):
+    """A matplotlib figure (Agg, no display needed) of ``ncols`` axes side by side: ``(fig, [axes])``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -38,7 +39,8 @@ def _figure(width: float, height: float, ncols: int = 1):
     return fig, axes
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` atomically; returns the path."""
     from ..fileio import atomic_write
 
     return atomic_write(path, lambda f: fig.savefig(f, format="png"))
@@ -91,7 +93,7 @@ def _subtitle(predictions) -> str:
 
 def plot_roc(predictions: Sequence[Mapping], path: PathLike) -> Path:
     """ROC curves: global (skilled and random forgeries, EER marked) and per user (skilled, else random)."""
-    fig, (ax, ax_u) = _figure(11, 5, 2)
+    fig, (ax, ax_u) = figure(11, 5, 2)
     genuine = _pooled(predictions, "genuine")
     kinds = _kinds(predictions)
     for kind in kinds:
@@ -121,7 +123,7 @@ def plot_roc(predictions: Sequence[Mapping], path: PathLike) -> Path:
         ax_u.legend(loc="lower right", fontsize=8)
     ax_u.set_title(f"Per-user ROC, genuine vs {kind or 'no'} forgeries")
     _roc_axes(ax_u)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def _roc_axes(ax) -> None:
@@ -144,7 +146,7 @@ def plot_det(predictions: Sequence[Mapping], path: PathLike) -> Path:
     Operating points where one of the rates is 0 cannot be drawn on a log axis and are left out (the legend
     says so when a whole curve or an EER point is affected); consecutive points are joined by straight lines.
     """
-    fig, (ax, ax_u) = _figure(11, 5, 2)
+    fig, (ax, ax_u) = figure(11, 5, 2)
     genuine = _pooled(predictions, "genuine")
     kinds = _kinds(predictions)
     n = max([len(genuine)] + [len(_pooled(predictions, k)) for k in kinds])
@@ -183,7 +185,7 @@ def plot_det(predictions: Sequence[Mapping], path: PathLike) -> Path:
     ax_u.plot(lim, lim, color="grey", lw=0.8, ls=":")
     ax_u.set_title(f"Per-user DET, genuine vs {kind or 'no'} forgeries")
     _det_axes(ax_u, lim)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def _det_axes(ax, lim) -> None:
@@ -204,7 +206,7 @@ def _det_axes(ax, lim) -> None:
 def plot_score_distributions(predictions: Sequence[Mapping], path: PathLike,
                              thresholds: Optional[Mapping[str, float]] = None, bins: int = 60) -> Path:
     """Histograms (density) of genuine, random-forgery and skilled-forgery scores, thresholds as lines."""
-    fig, (ax,) = _figure(12, 5)
+    fig, (ax,) = figure(12, 5)
     data = {k: _pooled(predictions, k) for k in ("genuine", "random", "skilled")}
     present = [k for k in data if len(data[k])]
     finite = np.concatenate([data[k] for k in present]) if present else np.zeros(1)
@@ -227,13 +229,13 @@ def plot_score_distributions(predictions: Sequence[Mapping], path: PathLike,
     ax.set_title(f"Score distributions ({_subtitle(predictions)}; tails clipped at 0.1/99.9 percentiles)")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
     ax.grid(True, alpha=0.3)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_user_eer_histogram(predictions: Sequence[Mapping], path: PathLike) -> Path:
     """Histogram of the per-user EER (user's own a-posteriori threshold, genuine vs skilled; scores of all
     folds pooled per user), with the mean and median marked."""
-    fig, (ax,) = _figure(8, 4.8)
+    fig, (ax,) = figure(8, 4.8)
     kind = "skilled" if len(_pooled(predictions, "skilled")) else "random"
     eers = 100 * per_user_eer(_per_user(predictions, "genuine"), _per_user(predictions, kind))
     eers = eers[~np.isnan(eers)]
@@ -248,7 +250,7 @@ def plot_user_eer_histogram(predictions: Sequence[Mapping], path: PathLike) -> P
     ax.set_ylabel("Number of users")
     ax.set_title(f"Distribution of per-user EER ({len(eers)} users, {len(predictions)} fold(s) pooled)")
     ax.grid(True, alpha=0.3)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_all(out_dir: PathLike, predictions: Sequence[Mapping],

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..cli import cli_main, positive_int
+from ..cli import add_progress_argument, cli_main, positive_int
 from ..errors import BlankImageError, SigverError
 from .normalize import CanvasTooSmallWarning, find_signature, preprocess_signature
 
@@ -444,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--language", default=None, help="language option of the reader (bhsig260)")
     parser.add_argument("--allow-lost-writers", action="store_true",
                         help="write the file even if a writer has no readable genuine signature")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_progress_argument(parser)
     return parser
 
 

@@ -205,7 +205,7 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
             raise EnrollmentError(f"--negatives {path}: cannot read it, it is truncated or corrupt "
                                   f"({type(e).__name__})") from None
     if "features" in files or "feats" in files:
-        from ..featurelearning.extract import load_features
+        from ..datasets.features import load_features
 
         f = load_features(path)
         if f["features"].shape[1] != model_info["feature_size"]:

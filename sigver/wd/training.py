@@ -21,7 +21,7 @@ import sklearn.svm
 
 from ..datasets.format import get_subset
 from . import data as wd_data
-from . import metrics
+from ..evaluation import metrics
 
 __all__ = [
     "train_wdclassifier_user", "test_user", "train_all_users", "test_all_users", "train_test_all_users",

@@ -17,7 +17,7 @@ import sklearn.preprocessing
 import sklearn.svm
 
 from ..wd import data as wd_data
-from ..wd import metrics
+from ..evaluation import metrics
 from . import data as wi_data
 
 __all__ = ["FUSIONS", "train_wiclassifier", "fused_scores", "test_all_users", "train_test_all_users"]
