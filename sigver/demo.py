@@ -95,8 +95,8 @@ def main(argv=None):
         raise SigverError(f"--users {args.users} is too few to train and evaluate; use at least 3")
 
     from .datasets import get_dataset
-    from .datasets.synthetic import SyntheticSignatures, write_folder
-    from .preprocessing.process_dataset import process_dataset
+    from .datasets.synthetic_write import SyntheticSignatures, write_folder
+    from .preprocessing.pipeline import process_dataset
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

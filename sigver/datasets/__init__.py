@@ -29,9 +29,9 @@ __all__ = [
 
 
 def __getattr__(name):
-    # lazy, so that ``python -m sigver.datasets.synthetic`` does not find its module already imported
+    # lazy: the generator (scipy, the simulation) is only imported when used
     if name in ("SyntheticSignatures", "generate_dataset"):
-        from . import synthetic
+        from . import synthetic_write
 
-        return getattr(synthetic, name)
+        return getattr(synthetic_write, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -58,7 +58,7 @@ from ..training.batching import VAL_FRACTION, DataSplitError, DeviceBatches, as_
 from ..training.loop import TrainingError, TrainLoop
 from ..training.run import (add_run_arguments, add_sgd_arguments, args_record, check_run_folder, fit_run, log,
                             run_device, sgd_step_lr)
-from .invert import load_teacher
+from .inversion import load_teacher
 from .losses import continual_loss, distillation_loss, feature_loss, preservation_loss
 
 __all__ = ["main", "build_parser", "prepare_distillation_data"]

@@ -1,14 +1,9 @@
-"""Pre-process a raw signature dataset folder into one dataset file (SPEC 1.4, 2.5).
-
-Command line::
-
-    python -m sigver.preprocessing.process_dataset --dataset cedar --path CEDAR/ --save-path cedar.npz
-    python -m sigver.preprocessing.process_dataset --dataset folder --path scans/ --save-path mine.npz \\
-        --canvas auto --workers 4
+"""Pre-processing of a whole raw dataset folder into one dataset file: the library behind
+``python -m sigver.preprocessing.process_dataset`` (:func:`process_dataset`, :func:`measure_canvas`).
 
 Every image of the selected writers is loaded by the reader, centred on the canvas, cleaned, inverted and
 resized to ``--image-size`` (no crop; :func:`sigver.preprocessing.normalize.preprocess_signature` with
-``input_size=None``). The file follows SPEC 1.1: ``x`` uint8 ``(N, 1, H, W)`` (background 0), ``y`` int32
+``input_size=None``). The file follows the dataset format (``docs/formats.md``): ``x`` uint8 ``(N, 1, H, W)`` (background 0), ``y`` int32
 writer *position* in the processed user list, ``yforg`` 0/1/2, ``filenames`` base names, ``user_mapping``
 the reader's writer ids. Order: users in reader order; for each, genuine, then skilled, then simple
 forgeries, each in reader order, whatever the number of worker processes.
@@ -31,7 +26,6 @@ Differences from the original:
 """
 from __future__ import annotations
 
-import argparse
 import math
 import multiprocessing
 import os
@@ -39,15 +33,15 @@ import sys
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from ..cli import add_progress_argument, cli_main, positive_int
 from ..errors import BlankImageError, SigverError
+from ..shapes import IMG_SIZE
 from .normalize import CanvasTooSmallWarning, find_signature, preprocess_signature
 
-__all__ = ["process_dataset", "measure_canvas", "ProcessReport", "WriterLostError", "main"]
+__all__ = ["process_dataset", "measure_canvas", "ProcessReport", "WriterLostError"]
 
 #: a user-given canvas may differ from the aspect ratio of the stored image by this much (relative)
 RATIO_TOLERANCE = 0.02
@@ -257,7 +251,7 @@ def _canvas_from_extents(extents: np.ndarray, img_size) -> Tuple[int, int]:
     return int(height), int(width)
 
 
-def measure_canvas(dataset, img_size=(170, 242), subset=slice(None), workers: int = 1,
+def measure_canvas(dataset, img_size=IMG_SIZE, subset=slice(None), workers: int = 1,
                    progress: bool = False, _imap=None, _report: Optional[ProcessReport] = None
                    ) -> Tuple[int, int]:
     """Measure the canvas a dataset needs: every signature fits, centred by its centre of mass.
@@ -317,7 +311,7 @@ def _check_canvas_ratio(canvas, img_size) -> None:
             f"--canvas {suggested[0]} {suggested[1]}, or --canvas auto")
 
 
-def _run(dataset, save_path, img_size=(170, 242), subset=slice(None), workers: int = 1,
+def _run(dataset, save_path, img_size=IMG_SIZE, subset=slice(None), workers: int = 1,
          canvas_size=None, progress: bool = True, allow_lost_writers: bool = False):
     from ..datasets.format import DatasetWriter, check_target, load_dataset
 
@@ -362,7 +356,7 @@ def _run(dataset, save_path, img_size=(170, 242), subset=slice(None), workers: i
     return load_dataset(save_path), report
 
 
-def process_dataset(dataset, save_path, img_size=(170, 242), subset=slice(None), workers: int = 1,
+def process_dataset(dataset, save_path, img_size=IMG_SIZE, subset=slice(None), workers: int = 1,
                     canvas_size=None, progress: bool = True, allow_lost_writers: bool = False):
     """Pre-process the images of a dataset reader and save them as one dataset file.
 
@@ -402,75 +396,3 @@ def process_dataset(dataset, save_path, img_size=(170, 242), subset=slice(None),
     if progress:
         print(report.summary(), file=sys.stderr)
     return data
-
-
-# ---------------------------------------------------------------------------------------------------
-# command line
-
-def _canvas_arg(values: Sequence[str]):
-    if len(values) == 1 and values[0].lower() == "auto":
-        return "auto"
-    if len(values) != 2:
-        raise SigverError(f"--canvas takes two integers (height width) or 'auto', got {' '.join(values)!r}")
-    try:
-        h, w = int(values[0]), int(values[1])
-    except ValueError:
-        raise SigverError(f"--canvas takes two integers (height width) or 'auto', got {' '.join(values)!r}")
-    if h < 1 or w < 1:
-        raise SigverError(f"--canvas must be positive, got {h} x {w}")
-    return h, w
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from ..datasets.registry import available_datasets
-
-    parser = argparse.ArgumentParser(
-        prog="python -m sigver.preprocessing.process_dataset",
-        description="Pre-process a raw signature dataset folder into a dataset file (.npz, or a folder of "
-                    ".npy files).")
-    parser.add_argument("--dataset", required=True, choices=sorted(available_datasets),
-                        help="dataset reader")
-    parser.add_argument("--path", required=True, help="raw dataset folder")
-    parser.add_argument("--save-path", "--save_path", dest="save_path", required=True,
-                        help="output .npz file (or a folder, for .npy files)")
-    parser.add_argument("--image-size", "--image_size", dest="image_size", nargs=2, type=positive_int,
-                        default=[170, 242], metavar=("H", "W"), help="stored image size (default 170 242)")
-    parser.add_argument("--users", nargs=2, type=int, metavar=("A", "B"), default=None,
-                        help="process the writers at positions A..B-1 of the user list (y restarts at 0)")
-    parser.add_argument("--workers", type=positive_int, default=os.cpu_count() or 1,
-                        help="processes (default: number of CPUs)")
-    parser.add_argument("--canvas", nargs="+", metavar="H W|auto", default=None,
-                        help="canvas height and width overriding the reader's, or 'auto' to measure it")
-    parser.add_argument("--language", default=None, help="language option of the reader (bhsig260)")
-    parser.add_argument("--allow-lost-writers", action="store_true",
-                        help="write the file even if a writer has no readable genuine signature")
-    add_progress_argument(parser)
-    return parser
-
-
-@cli_main
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    from ..datasets.registry import get_dataset
-
-    args = build_parser().parse_args(argv)
-    img_size = tuple(args.image_size)
-    canvas = _canvas_arg(args.canvas) if args.canvas is not None else None
-    if isinstance(canvas, tuple):
-        _check_canvas_ratio(canvas, img_size)
-    options = {"language": args.language} if args.language is not None else {}
-    dataset = get_dataset(args.dataset, args.path, **options)
-    subset = slice(*args.users) if args.users is not None else slice(None)
-    try:
-        data, report = _run(dataset, args.save_path, img_size, subset, args.workers, canvas, args.progress,
-                            args.allow_lost_writers)
-    except WriterLostError as e:
-        print(e.report.summary(), file=sys.stderr)
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(report.summary(), file=sys.stderr)
-    print(f"saved {args.save_path}: x {data.x.shape}, {len(data.user_mapping)} writers")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -154,7 +154,7 @@ _POOL_FEATURES: dict = {}
 @functools.lru_cache(maxsize=4)
 def _synthetic_pool_images(writers: int, genuine: int, forgeries: int, seed: int, canvas: Tuple[int, int]):
     from ..datasets import SyntheticSignatures, load_dataset
-    from ..preprocessing.process_dataset import process_dataset
+    from ..preprocessing.pipeline import process_dataset
 
     ds = SyntheticSignatures(n_users=writers, genuine=genuine, forgeries=forgeries, seed=seed)
     with tempfile.TemporaryDirectory(prefix="sigver-pool-") as tmp:
