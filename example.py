@@ -1,4 +1,4 @@
-"""Pre-process a signature, load a SigNet checkpoint, extract its features (SPEC 9.2).
+"""Pre-process a signature, load a SigNet checkpoint, extract its features (docs/formats.md).
 
     python example.py                                   # models/signet.pth, data/some_signature.png
     python example.py --model-path my_model.pth --image scan.png

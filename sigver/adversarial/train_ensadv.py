@@ -1,4 +1,4 @@
-"""Ensemble adversarial training: ``python -m sigver.adversarial.train_ensadv`` (SPEC 7.3).
+"""Ensemble adversarial training: ``python -m sigver.adversarial.train_ensadv`` (docs/protocols.md).
 
 SigNet / SigNet-F training (:mod:`sigver.featurelearning.trainer`, the library of ``sigver.featurelearning.train``: same flags, data, optimiser, schedule,
 validation, run folder and checkpoints) where each batch also gets single-step L2 fast-gradient adversarial

@@ -1,4 +1,4 @@
-"""Madry adversarial training: ``python -m sigver.adversarial.train_madry`` (SPEC 7.2).
+"""Madry adversarial training: ``python -m sigver.adversarial.train_madry`` (docs/protocols.md).
 
 SigNet / SigNet-F training (:mod:`sigver.featurelearning.trainer`, the library of ``sigver.featurelearning.train``: same flags, data, optimiser, schedule,
 validation, run folder and checkpoints) where every batch is replaced by adversarial examples before the
@@ -8,7 +8,7 @@ head) with the writer labels, forgeries included, and the loss on the adversaria
 the SigNet-F loss with the writer CE on genuine signatures only).
 
 Differences from the original: the attack is crafted with the model in **eval mode** (the original ran its
-200 attack steps in train mode, updating the BatchNorm statistics with perturbed images, SPEC 11.1 item 6)
+200 attack steps in train mode, updating the BatchNorm statistics with perturbed images, docs/compatibility.md)
 and without touching the parameter gradients; ``--attack-l2`` takes any positive number; no ``--loss-type``
 (as the original). The training log also has ``acc_clean`` (accuracy on the clean batch, eval mode) beside
 ``acc`` (on the adversarial batch). Checkpoints are the standard 3-tuple, so ``sigver.wd.test``,

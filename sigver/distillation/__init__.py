@@ -1,4 +1,4 @@
-"""Distillation of a teacher's feature space into a student, with continual learning (SPEC 8.1).
+"""Distillation of a teacher's feature space into a student, with continual learning (docs/protocols.md).
 
 - ``python -m sigver.distillation.invert``: deep inversion with competition, a teacher checkpoint -> a dataset
   file of synthetic 150 x 220 images labelled with the teacher's classes (:class:`DeepInversion`);

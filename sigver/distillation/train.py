@@ -1,4 +1,4 @@
-"""Distillation with continual learning: ``python -m sigver.distillation.train`` (SPEC 8.1).
+"""Distillation with continual learning: ``python -m sigver.distillation.train`` (docs/protocols.md).
 
 Viana et al., ICDAR 2024, "Robust handwritten signature representation with continual learning of synthetic
 data over predefined real feature space": a student learns the teacher's (SigNet's) feature space from
@@ -27,7 +27,7 @@ Beyond the original (both off by default):
   the batch (weight uniform in [0, 1]); the teacher labels the mixed image, so a small inverted set covers
   more of the input space.
 
-Fixes of the original (SPEC 11.1 items 1, 8): the number of teacher classes comes from the teacher's
+Fixes of the original (docs/compatibility.md): the number of teacher classes comes from the teacher's
 checkpoint (no 531), labels are ``y - offset`` with the offset read from the data (no hard-coded ``y - 350``),
 both sets cycle for as many steps as the longer one needs (no StopIteration), validation runs in eval mode,
 and distillation images already at the input size are used as they are (larger ones are centre-cropped,
@@ -65,7 +65,7 @@ __all__ = ["main", "build_parser", "prepare_distillation_data"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser (the original's flags and defaults, SPEC 8.1, plus the new ones)."""
+    """The command-line parser (the original's flags and defaults, docs/protocols.md, plus the new ones)."""
     p = argparse.ArgumentParser(
         prog="python -m sigver.distillation.train",
         description="Distil a teacher into a student from inverted images (L_d), optionally learning new writers "

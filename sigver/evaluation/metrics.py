@@ -4,7 +4,7 @@ One module for every stage that produces scores (``wd``, ``wi``, ``metalearning`
 "higher = more genuine"; a signature is **accepted** when ``score >= threshold``. Labels are positive
 (genuine) when ``label > 0`` (so ``+1/-1``, ``1/0`` and ``True/False`` all work).
 
-The definitions are those of the original ``sigver/wd/metrics.py`` (SPEC 5.6), computed with numpy instead
+The definitions are those of the original ``sigver/wd/metrics.py`` (docs/protocols.md), computed with numpy instead
 of Python sorts:
 
 * ``FRR = 1 - mean(genuine >= t0)``, ``FAR_random = 1 - mean(random < t0)``,
@@ -270,7 +270,7 @@ def _concat(preds: Union[ArrayList, np.ndarray], name: str) -> np.ndarray:
 
 def compute_metrics(genuine_preds: ArrayList, random_preds: ArrayList, skilled_preds: ArrayList,
                     global_threshold: float = 0.0) -> Dict:
-    """All metrics of the original evaluation (SPEC 5.6) from per-user scores.
+    """All metrics of the original evaluation (docs/protocols.md) from per-user scores.
 
     Parameters
     ----------

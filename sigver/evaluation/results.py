@@ -13,7 +13,7 @@ and never destroys an earlier one):
   ``k_user`` (writer index of the classifier that gave each score) and ``k_fold`` (fold of each score);
   ``users`` (the exploitation writers, ascending), ``folds`` (number of folds). :func:`load_scores` rebuilds
   the per-fold lists of per-user arrays.
-* **Pickle** (:func:`save_pickle`): the original sigver format (SPEC 5.7), a list over folds of
+* **Pickle** (:func:`save_pickle`): the original sigver format (docs/formats.md), a list over folds of
   ``{'all_metrics': dict, 'predictions': {'genuinePreds': [...], 'randomPreds': [...], 'skilledPreds': [...]}}``.
   Only on request (a ``--save-path`` ending in ``.pickle`` or ``.pkl``).
 """
@@ -202,7 +202,7 @@ def load_scores(path: PathLike) -> List[Dict[str, List[np.ndarray]]]:
 
 
 def save_pickle(path: PathLike, fold_results: Sequence[Mapping[str, Any]]) -> Path:
-    """Write the original sigver results pickle (SPEC 5.7): a list over folds of
+    """Write the original sigver results pickle (docs/formats.md): a list over folds of
     ``{'all_metrics': dict, 'predictions': {...}}`` with plain floats and numpy arrays."""
     data = [{"all_metrics": dict(r["all_metrics"]),
              "predictions": {key: [np.asarray(a) for a in r["predictions"][key]] for key in PRED_KEYS.values()}}

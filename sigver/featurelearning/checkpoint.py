@@ -1,10 +1,10 @@
-"""Model checkpoints: the original ``.pth`` 3-tuple plus an optional JSON sidecar (SPEC 3.2).
+"""Model checkpoints: the original ``.pth`` 3-tuple plus an optional JSON sidecar (docs/formats.md).
 
 File layout (what the original code and the published weights use, and what the original ``torch.load``\\ s)::
 
     torch.save((base_state_dict, classification_state_dict, forg_state_dict), "model.pth")
 
-- ``base_state_dict``: the feature extractor's keys (SPEC 3.1; 42 for SigNet), ``num_batches_tracked``
+- ``base_state_dict``: the feature extractor's keys (docs/formats.md; 42 for SigNet), ``num_batches_tracked``
   included when we save, optional when we load (files older than PyTorch 0.4.1 lack it);
 - ``classification_state_dict``: ``weight`` (num_classes, D), ``bias`` (num_classes,);
 - ``forg_state_dict``: ``weight`` (1, D), ``bias`` (1,) for SigNet-F, else an empty ``OrderedDict()``

@@ -38,7 +38,7 @@ def build_parser(prog: str = "python -m sigver.featurelearning.train",
                  description: str = "Train SigNet (writer classification) or SigNet-F (--forg --lamb) on a "
                                     "dataset file.",
                  loss_type: bool = True) -> argparse.ArgumentParser:
-    """The command-line parser (original flags and defaults, SPEC 4.1, plus the new ones).
+    """The command-line parser (original flags and defaults, docs/protocols.md, plus the new ones).
 
     Other training commands (adversarial training) start from it: ``prog`` and ``description`` name them,
     ``loss_type=False`` leaves out ``--loss-type`` (their originals had none).

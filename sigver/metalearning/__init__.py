@@ -1,4 +1,4 @@
-"""Meta-learning of per-writer classifiers (MAML, SPEC 6): task sampling, functional models, the algorithm.
+"""Meta-learning of per-writer classifiers (MAML, docs/protocols.md): task sampling, functional models, the algorithm.
 
 CLI: ``python -m sigver.metalearning.train``. Python::
 

@@ -1,4 +1,4 @@
-"""Task sampling for meta-learning (SPEC 6.1): one writer = one task.
+"""Task sampling for meta-learning (docs/protocols.md): one writer = one task.
 
 For a writer ``u`` a task is
 
@@ -15,7 +15,7 @@ that the tasks can be adapted in parallel. Writers without enough skilled forger
 the query tensors are padded and ``query_mask`` marks the real samples.
 
 All random numbers come from the :class:`torch.Generator` passed to :meth:`TaskSampler.sample` (a CPU
-generator), so the tasks depend only on its seed, not on the device, workers or global RNGs (SPEC 11.4).
+generator), so the tasks depend only on its seed, not on the device, workers or global RNGs (docs/compatibility.md).
 """
 from __future__ import annotations
 

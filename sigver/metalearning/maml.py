@@ -1,4 +1,4 @@
-"""MAML for per-writer classifiers (SPEC 6.2), with the tasks of a meta-batch adapted in parallel.
+"""MAML for per-writer classifiers (docs/protocols.md), with the tasks of a meta-batch adapted in parallel.
 
 The meta-learned state is the weight dict ``theta`` of a functional model (:mod:`sigver.metalearning.models`)
 and, with ``learn_task_lr``, the per-step, per-tensor inner learning rates ``task_lr`` (``K x n_tensors``,
@@ -21,7 +21,7 @@ query forwards, and all forwards at validation / test time, use the running stat
 are updated after each meta-step with the support statistics of its tasks and steps (in task order, as if run
 one after the other); within a meta-step every task sees the running statistics of its start, so the batched
 and the task-by-task paths agree exactly. They are saved with the weights (the original did not save them,
-SPEC 11.1 item 5).
+docs/compatibility.md).
 
 Loss: :func:`balanced_bce`. Meta-step: gradients averaged over the tasks, clipped to +-10, Adam.
 """
@@ -72,7 +72,7 @@ def balanced_weights(y: torch.Tensor, mask: Optional[torch.Tensor] = None) -> to
 
 
 def balanced_bce(logits: torch.Tensor, y: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Class-balanced binary cross-entropy per task (SPEC 6.2).
+    """Class-balanced binary cross-entropy per task (docs/protocols.md).
 
     The mean of the positives' mean BCE and the negatives' mean BCE when both classes are present; the plain
     mean BCE otherwise (one-class support sets, ``--num-rf 0``).
@@ -93,7 +93,7 @@ def balanced_bce(logits: torch.Tensor, y: torch.Tensor, mask: Optional[torch.Ten
 
 
 def per_step_loss_weights(epoch: int, num_updates: int, msl_epochs: int) -> torch.Tensor:
-    """Multi-step loss weights of MAML++ (SPEC 6.2) for ``epoch`` (0-based).
+    """Multi-step loss weights of MAML++ (docs/protocols.md) for ``epoch`` (0-based).
 
     Start uniform ``1/K``; each non-final weight decreases by ``epoch / (K * msl_epochs)`` down to ``0.03/K``,
     the final one grows by ``epoch * (K - 1) / (K * msl_epochs)`` up to ``1 - (K - 1) * 0.03 / K``. With
@@ -294,7 +294,7 @@ class MAML(nn.Module):
 
     def meta_step(self, batch: TaskBatch, optimizer: torch.optim.Optimizer, loss_weights: torch.Tensor,
                   batched: bool = True) -> Dict[str, Any]:
-        """One meta-learning step (SPEC 6.2): zero grads, meta-gradient, clip to +-10, optimiser step,
+        """One meta-learning step (docs/protocols.md): zero grads, meta-gradient, clip to +-10, optimiser step,
         update the batch-norm running statistics. Returns the metrics of :meth:`meta_gradients`."""
         optimizer.zero_grad(set_to_none=True)
         out = self.meta_gradients(batch, loss_weights, batched)
@@ -457,6 +457,6 @@ def _load_original(path, tensors, model, num_updates, train_lr, input_size) -> M
         with torch.no_grad():
             maml.task_lr.copy_(tensors[-1])
     if maml.model.bn_sizes:
-        warnings.warn(f"{path}: an original checkpoint has no batch-norm statistics (SPEC 11.1 item 5); the "
+        warnings.warn(f"{path}: an original checkpoint has no batch-norm statistics (docs/compatibility.md); the "
                       f"running statistics start from mean 0, variance 1", UserWarning, stacklevel=3)
     return maml

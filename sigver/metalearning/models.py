@@ -1,4 +1,4 @@
-"""Functional models for meta-learning (SPEC 3.4): the weights are passed to every call.
+"""Functional models for meta-learning (docs/formats.md): the weights are passed to every call.
 
 MAML adapts a copy of the weights to each task, so the models hold no trainable parameters: ``build_weights``
 returns an ``OrderedDict`` of leaf tensors (Xavier-uniform weights, zero biases) and ``forward(x, weights,
@@ -6,7 +6,7 @@ training)`` computes the logit with them. The same code runs on one task (``x`` 
 with ``stacked=True``, on a stack of tasks each with its own weights (leading dimension ``T`` on the input and on
 every weight; see :class:`Ops` and :mod:`sigver.metalearning.maml`).
 
-- :class:`SigNetModel` (``'signet'``): SigNet's topology (SPEC 3.1); every conv / dense is followed by a
+- :class:`SigNetModel` (``'signet'``): SigNet's topology (docs/formats.md); every conv / dense is followed by a
   non-affine batch normalisation, then the bias is added, then ReLU; a last linear ``w8/b8`` gives one logit.
   Batch normalisation is written out functionally: in training mode it uses the statistics of the batch and
   returns them (``return_stats=True``) so the caller updates the running statistics with
@@ -16,7 +16,7 @@ every weight; see :class:`Ops` and :mod:`sigver.metalearning.maml`).
   no batch normalisation. For quick experiments and tests.
 - :class:`PretrainWrapper`: an ``nn.Module`` over a functional model and its weights (the very same
   ``nn.Parameter`` objects, so pre-training changes the weights MAML starts from), whose ``forward`` returns the
-  features; used to pre-train with the ordinary SigNet losses and training loop (SPEC 6.4).
+  features; used to pre-train with the ordinary SigNet losses and training loop (docs/protocols.md).
 
 Input: ``N x 1 x h x w`` float in [0, 1], ``(h, w) = input_size`` (default 150 x 220, the original's only size;
 the input dimension of the first dense layer follows from it, so smaller crops give smaller, faster models).
@@ -232,7 +232,7 @@ def _out(n: int, kernel: int, stride: int, padding: int = 0) -> int:
 
 
 class SigNetModel(FunctionalModel):
-    """Functional SigNet with a one-logit head (SPEC 3.4, ``normalize=True``).
+    """Functional SigNet with a one-logit head (docs/formats.md, ``normalize=True``).
 
     Parameters
     ----------
@@ -279,7 +279,7 @@ class SigNetModel(FunctionalModel):
 
 
 class SmallCNN(FunctionalModel):
-    """A small functional CNN for quick experiments (SPEC 3.4, ``'smallcnn'``).
+    """A small functional CNN for quick experiments (docs/formats.md, ``'smallcnn'``).
 
     Parameters
     ----------
@@ -333,7 +333,7 @@ create_model = create_meta_model
 
 
 class PretrainWrapper(nn.Module):
-    """A functional model as an ordinary feature extractor (SPEC 3.4), for supervised pre-training.
+    """A functional model as an ordinary feature extractor (docs/formats.md), for supervised pre-training.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Meta-learn per-writer classifiers (MAML, SPEC 6): ``python -m sigver.metalearning.train``.
+"""Meta-learn per-writer classifiers (MAML, docs/protocols.md): ``python -m sigver.metalearning.train``.
 
 Meta-training on the development writers ``--dev-users A B`` (one task per writer and epoch), validation after
 every epoch on the evaluation writers (``--exp-users``, else 0-300 with ``--use-testset``, else 300-350): adapt
@@ -9,7 +9,7 @@ like ``sigver.wd.test`` does (JSON + per-user scores ``.npz``; a ``--save-file``
 writes the original pickle). ``--test --checkpoint FILE`` runs only that evaluation, with exactly the numbers of
 the end of training (the batch-norm statistics are in the checkpoint).
 
-Optional supervised pre-training (``--pretrain-epochs N``, SPEC 6.4) of the same weights as SigNet (or
+Optional supervised pre-training (``--pretrain-epochs N``, docs/protocols.md) of the same weights as SigNet (or
 SigNet-F with ``--pretrain-forg``) on the ``--dev-users`` writers, with the shared training loop; its run folder
 is ``LOGDIR/pretrain``.
 
@@ -52,7 +52,7 @@ PRETRAIN_DIR = "pretrain"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser: the original's flags and defaults (SPEC 6.3) plus ``--device``, ``--resume``,
+    """The command-line parser: the original's flags and defaults (docs/protocols.md) plus ``--device``, ``--resume``,
     ``--overwrite``, ``--no-progress``, ``--eval-batch-size``."""
     p = argparse.ArgumentParser(prog="python -m sigver.metalearning.train",
                                 description="Meta-learn (MAML) classifiers that adapt to a new writer from a few "
@@ -118,7 +118,7 @@ def default_logdir(args) -> Path:
 
 
 def evaluation_users(args) -> range:
-    """``--exp-users``, else 0-300 with ``--use-testset``, else 300-350 (SPEC 6.3)."""
+    """``--exp-users``, else 0-300 with ``--use-testset``, else 300-350 (docs/protocols.md)."""
     if args.exp_users is not None:
         return range(*args.exp_users)
     return range(0, 300) if args.use_testset else range(300, 350)
@@ -153,7 +153,7 @@ def _tasks_per_s(line: str, record: Dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# pre-training (SPEC 6.4)
+# pre-training (docs/protocols.md)
 # ---------------------------------------------------------------------------------------------------
 
 def pretrain(args, maml: MAML, data, users: np.ndarray, device: torch.device, logdir: Path,

@@ -1,7 +1,7 @@
 """Device-side batching for training: the uint8 images live on the device, crops are taken there in batch.
 
 The original fed every image through ``ToPILImage -> RandomCrop -> ToTensor`` in a Python loop on the CPU
-(SPEC 4.2, 11.3). Here the whole uint8 dataset tensor ``(N, 1, H, W)`` is moved to the device once; a batch
+(docs/protocols.md). Here the whole uint8 dataset tensor ``(N, 1, H, W)`` is moved to the device once; a batch
 is a gather with tensor indexing (one random ``h x w`` window per image, drawn from a seeded
 :class:`torch.Generator`), converted to float and scaled by 1/255 on the device.
 
@@ -74,7 +74,7 @@ def crop_batch(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: Tup
 
 
 def split_indices(n: int, val_fraction: float, generator: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Random per-image train / validation split (SPEC 4.2: 90 % / 10 %, seeded).
+    """Random per-image train / validation split (docs/protocols.md: 90 % / 10 %, seeded).
 
     Parameters
     ----------

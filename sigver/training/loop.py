@@ -18,7 +18,7 @@ A stage plugs in by giving callables; the loop owns everything around them::
 Per epoch the loop: puts the modules in train mode; for each batch zeroes the gradients, calls ``step``
 under ``torch.autocast`` (bf16, with ``amp=True``), back-propagates ``out["loss"]``, clips gradients
 element-wise (``grad_clip_value``, 10 as the original) and steps the optimiser; steps the scheduler; calls
-``evaluate`` with the modules in eval mode (fixing SPEC 11.1 item 1) and gradients off; appends one JSON line to
+``evaluate`` with the modules in eval mode (fixing docs/compatibility.md) and gradients off; appends one JSON line to
 ``log.jsonl``; calls ``save_model`` for ``model_last.pth`` and, when ``monitor`` improved (ties go to the later
 epoch, as the original), for ``model_best.pth``; writes ``training_state.pth`` (every module, optimiser,
 scheduler, the given generators, the global torch RNG, epoch, best value) so that :meth:`TrainLoop.resume`

@@ -1,4 +1,4 @@
-"""Enrol a user from a few reference signatures, and verify questioned signatures (SPEC 11.5, sigver#25).
+"""Enrol a user from a few reference signatures, and verify questioned signatures (docs/compatibility.md, sigver#25).
 
 Enrolment pre-processes the raw scans (:func:`sigver.preprocessing.preprocess_signature` on the canvas),
 extracts their features with the model, and trains the user's writer-dependent SVM (the original's

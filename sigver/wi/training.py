@@ -1,4 +1,4 @@
-"""The writer-independent SVM, fused scores, and the evaluation of all exploitation writers (SPEC 8.2).
+"""The writer-independent SVM, fused scores, and the evaluation of all exploitation writers (docs/protocols.md).
 
 The classifier is the original's: ``Pipeline([('scaler', StandardScaler(with_mean=False)), ('classifier',
 SVC(...))])`` **without** class weights (the training set is balanced), trained once for all writers. A

@@ -1,4 +1,4 @@
-"""process_dataset: library function and CLI (SPEC 1.4, 2.5) on tiny readers."""
+"""process_dataset: library function and CLI (docs/formats.md) on tiny readers."""
 import os
 import subprocess
 import sys
