@@ -46,7 +46,8 @@ from ..shapes import IMG_SIZE
 # the generator lives in synthetic_sim (simulation), synthetic_render (images) and synthetic_write (reader,
 # folders, contact sheets); its public names are re-exported here, where they used to be
 from .synthetic_render import encode_png, render_signature  # noqa: F401
-from .synthetic_sim import GENUINE, SKILLED, writer_template  # noqa: F401
+from .synthetic_sim import (GENUINE, GPDS_CANVAS, MAX_INK_BOX, N_FORGERS, SKILLED, _cached_template,  # noqa: F401
+                            _forger, writer_template)
 from .synthetic_write import (SyntheticOutput, SyntheticSignatures, generate_dataset,  # noqa: F401
                               synthetic_contact_sheet, write_folder)
 
