@@ -1,28 +1,7 @@
-"""Synthetic offline signatures (in the spirit of GPDS-synthetic), for tests, demos and experiments.
+"""Generate synthetic offline signatures (GPDS-like): ``python -m sigver.datasets.synthetic``.
 
-Real signature data sets cannot be redistributed, so this module simulates writers. Following Ferrer et al.
-(GPDS-synthetic, built on Plamondon's kinematic theory of rapid movements):
-
-- each **writer** has a *template*: a cursive name (an optional capital, lower-case letters drawn from a small
-  cursive alphabet, letters shrinking into a garland towards the end as real signatures do), optional separate
-  initials, i-dots and t-bars, and an optional flourish (underline, paraph loop or tail). Each pen-down
-  component is a sequence of *virtual targets* joined by sigma-lognormal strokes
-  (:mod:`sigver.datasets._lognormal`). Writers differ in size, slant, proportions, letter forms, roundness,
-  fluency (stroke overlap), pen width and ink;
-- a **genuine** signature is the template with small variations of the targets, the stroke curvatures and
-  timings, and of size, slant, rotation, position, pen width and ink darkness;
-- a **skilled forgery** is written by another simulated hand (one of a few forgers per writer) imitating the
-  template: larger, systematic distortions of the shape, slower and less fluent movement (less stroke
-  overlap, hence angular joins), tremor along the path, hesitation pen lifts, blunt stroke endings and the
-  forger's own pen;
-- **random forgeries** are the other writers' signatures (nothing to generate).
-
-Images are dark ink (20-90) on light, slightly textured and noisy paper (about 228-248), at a GPDS-like scan
-size (500-800 x 900-1300 pixels); every ink bounding box fits well inside the GPDS canvas 952 x 1360, so the
-``gpds`` reader and the pre-processing never crop a signature.
-
-Every image is a pure function of ``(seed, user, kind, index)``: the output does not depend on the number of
-worker processes or on the order of generation.
+The generator (simulated writers, genuine signatures and skilled forgeries, see
+:mod:`sigver.datasets.synthetic_sim`) is a pure function of ``(seed, user, kind, index)``.
 
 Command line::
 

@@ -13,20 +13,7 @@ Deep inversion with competition (Yin et al., CVPR 2020, "Dreaming to Distill"), 
   with the teacher, ``competition_weight * (1 - JS(teacher(x), student(x)) / log 2)``, the Jensen-Shannon
   divergence of their predictive distributions over the teacher's classes.
 
-The output is a dataset file in the common format (:func:`sigver.datasets.load_dataset`): ``x`` uint8
-``round(img * 255)`` of 150 x 220 (already the network input size: the distillation does not crop it), ``y``
-the teacher class, ``yforg`` 0, ``user_mapping`` the teacher's writer ids when its checkpoint sidecar has
-them (else the class indices), ``filenames`` ``inv-cCCCC-III``. Beside it, ``<save-path stem>.json`` records
-the teacher and the arguments.
-
-Resumable: an existing output is extended, never redone. Images are made in a fixed order (image index
-major, class minor, so a batch mixes writers and its batch-norm statistics are those of many writers), the
-output is rewritten atomically every ``--save-every`` batches, at the end and on Ctrl-C, and each batch draws
-its random numbers from a generator seeded by ``--seed`` and its position, so an interrupted and resumed run
-writes the same images as an uninterrupted one.
-
-    python -m sigver.distillation.invert --t-model signet --t-checkpoint models/signet.pth \\
-        --per-class 40 --iterations 2000 --save-path inverted_signet.npz
+The command ``python -m sigver.distillation.invert`` writes the images as a dataset file.
 """
 from __future__ import annotations
 

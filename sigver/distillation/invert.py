@@ -1,17 +1,7 @@
 """Data inversion from a teacher: ``python -m sigver.distillation.invert``.
 
-Deep inversion with competition (Yin et al., CVPR 2020, "Dreaming to Distill"), as used by Viana et al.
-(ICDAR 2024) to make the "inverted" SigNet data set whose files are not available: batches of images
-``1 x 150 x 220`` in [0, 1] are optimised (Adam, cosine learning-rate decay, random jitter) so that
-
-* the teacher classifies them as chosen writers: ``CE(teacher(x), target)``;
-* their activations match the running mean and variance stored in every batch-norm layer of the teacher:
-  ``bn_weight * sum_l (||mu_l(x) - running_mean_l||_2 + ||var_l(x) - running_var_l||_2)`` (forward hooks);
-* they look like images: ``tv_weight * TV(x)`` (mean absolute difference of neighbouring pixels),
-  ``l2_weight * mean(x**2)`` and ``l1_weight * mean(x)`` (sparse ink: background 0, as real inputs);
-* optionally (``competition_weight > 0`` and a student): they are images on which the student still disagrees
-  with the teacher, ``competition_weight * (1 - JS(teacher(x), student(x)) / log 2)``, the Jensen-Shannon
-  divergence of their predictive distributions over the teacher's classes.
+Deep inversion with competition (:class:`sigver.distillation.inversion.DeepInversion`, where the objective is
+described) makes images that the teacher classifies as chosen writers.
 
 The output is a dataset file in the common format (:func:`sigver.datasets.load_dataset`): ``x`` uint8
 ``round(img * 255)`` of 150 x 220 (already the network input size: the distillation does not crop it), ``y``

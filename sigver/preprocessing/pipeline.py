@@ -1,28 +1,8 @@
 """Pre-processing of a whole raw dataset folder into one dataset file: the library behind
 ``python -m sigver.preprocessing.process_dataset`` (:func:`process_dataset`, :func:`measure_canvas`).
 
-Every image of the selected writers is loaded by the reader, centred on the canvas, cleaned, inverted and
-resized to ``--image-size`` (no crop; :func:`sigver.preprocessing.normalize.preprocess_signature` with
-``input_size=None``). The file follows the dataset format (``docs/formats.md``): ``x`` uint8 ``(N, 1, H, W)`` (background 0), ``y`` int32
-writer *position* in the processed user list, ``yforg`` 0/1/2, ``filenames`` base names, ``user_mapping``
-the reader's writer ids. Order: users in reader order; for each, genuine, then skilled, then simple
-forgeries, each in reader order, whatever the number of worker processes.
-
-Differences from the original:
-
-- ``--workers N`` pre-processes in N processes (default: all CPUs); the output does not depend on N;
-- ``--canvas H W`` overrides the reader's canvas (its aspect ratio must be that of ``--image-size``, within
-  2 %); ``--canvas auto`` (and readers without a canvas) measure the smallest canvas of that aspect ratio
-  that holds every signature as placed by its centre of mass, and print it;
-- an unreadable or blank image is reported with its path and skipped; a summary ends the run. The run fails
-  (exit status 1, nothing written) only when a writer is left without any genuine signature, unless
-  ``--allow-lost-writers`` is given;
-- signatures larger than the canvas are counted in the summary (the original printed a line per image);
-- the output file appears only when complete (a failed or interrupted run leaves any previous file as it
-  was);
-- ``--users A B`` keeps the writers at positions ``A .. B-1`` of the reader's user list; as in the
-  original, ``y`` restarts at 0 in each output file (``user_mapping`` keeps the real writer ids, so chunks
-  can be merged by id).
+The order of the images, the canvas rules, how unreadable images and lost writers are handled, and how this
+differs from the original are described in the command's module, :mod:`sigver.preprocessing.process_dataset`.
 """
 from __future__ import annotations
 
