@@ -1,4 +1,4 @@
-"""Pre-process a signature, load a SigNet checkpoint, extract its features, and check them.
+"""Pre-process a signature, load a SigNet checkpoint, extract its features, and check them (docs/formats.md).
 
     python example.py                                   # data/some_signature.png, models/signet.pth if present
     python example.py --model-path my_model.pth --image scan.png

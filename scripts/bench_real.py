@@ -206,7 +206,7 @@ def evaluate(args, recipe: str, seed: int, run_dir: Path, model: Path, train_dat
 
 def merge_features(test_path: Path, train_path: Path, n_test: int, out: Path) -> None:
     """One features file: the test set's writers 0..n_test-1, then the training set's writers after them."""
-    from sigver.featurelearning.extract import load_features, save_features
+    from sigver.datasets.features import load_features, save_features
 
     a, b = load_features(test_path), load_features(train_path)
     if a["features"].shape[1] != b["features"].shape[1]:
@@ -238,7 +238,7 @@ WD_KEYS = ("EER_userthresholds", "EER", "mean_AUC", "FRR", "FAR_skilled", "FAR_r
 
 def collect(args) -> Dict[str, Dict]:
     """Per recipe: the fold metrics of every finished seed, training time and throughput."""
-    from sigver.wd.results import load_json
+    from sigver.evaluation.results import load_json
 
     table = {}
     for recipe in args.recipes:
@@ -325,7 +325,7 @@ def plot(table, args, path: Path) -> Optional[Path]:
     from matplotlib.figure import Figure
     from scipy.stats import norm
 
-    from sigver.wd.results import load_scores
+    from sigver.evaluation.results import load_scores
 
     fig = Figure(figsize=(11, 5))
     FigureCanvasAgg(fig)

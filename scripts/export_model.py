@@ -41,7 +41,7 @@ def file_sha256(path: Path) -> str:
 def main(argv=None) -> int:
     from sigver.datasets import load_dataset
     from sigver.featurelearning import extract_features, load_checkpoint, save_checkpoint
-    from sigver.featurelearning.extract import save_features
+    from sigver.datasets.features import save_features
     from sigver.verify.api import weights_sha256
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -37,6 +37,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, random_split
 
 from sigver.datasets import get_subset, load_dataset, remove_forgeries
 from sigver.featurelearning import create_model, make_heads, save_checkpoint
+from sigver.shapes import INPUT_SIZE
 
 
 class Crops(Dataset):
@@ -84,9 +85,9 @@ def main(argv=None) -> int:
                          torch.from_numpy(np.asarray(data.yforg, dtype=np.int64)))
     n_train = int(len(full) * 0.9)
     train_set, val_set = random_split(full, [n_train, len(full) - n_train])
-    train_loader = DataLoader(Crops(train_set, (150, 220), True), batch_size=args.batch_size, shuffle=True,
+    train_loader = DataLoader(Crops(train_set, INPUT_SIZE, True), batch_size=args.batch_size, shuffle=True,
                               drop_last=False)
-    val_loader = DataLoader(Crops(val_set, (150, 220), False), batch_size=args.batch_size)
+    val_loader = DataLoader(Crops(val_set, INPUT_SIZE, False), batch_size=args.batch_size)
 
     model = create_model(args.model)
     classification, forg_layer = make_heads(model.feature_space_size, len(classes), forg=args.forg)

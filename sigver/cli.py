@@ -1,4 +1,13 @@
-"""Helpers shared by the command-line entry points."""
+"""Helpers shared by the command-line entry points: the conventions every ``python -m sigver...`` command follows.
+
+- **Exit codes** (:func:`cli_main`): 0 success; 2 bad input (a :class:`~sigver.errors.SigverError`: one line
+  ``error: ...`` on stderr, no traceback; argparse's own usage errors exit 2 too); 130 interrupted (Ctrl-C).
+- **--device** (:func:`add_device_arguments`, :func:`resolve_device`): ``cpu``, ``cuda`` or ``cuda:N``;
+  default cuda when a GPU is available, else cpu; ``--gpu-idx N`` picks the GPU when ``--device`` names none.
+- **--no-progress** (:func:`add_progress_argument`): turns the progress bars off (``args.progress`` False).
+- **--overwrite**: a command that writes into a run folder that may already hold a run (training) refuses
+  unless ``--overwrite`` (or ``--resume``); single result files are written atomically and replaced.
+"""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +18,8 @@ from typing import Callable, Optional, Sequence
 
 from .errors import SigverError
 
-__all__ = ["cli_main", "default_device", "positive_int", "nonnegative_int", "unit_float", "positive_float",
+__all__ = ["cli_main", "run_command", "default_device", "resolve_device", "add_device_arguments", "add_progress_argument",
+           "DeviceError", "positive_int", "nonnegative_int", "unit_float", "positive_float",
            "nonnegative_float"]
 
 
@@ -34,6 +44,15 @@ def cli_main(func: Callable[[Optional[Sequence[str]]], int | None]):
     return wrapper
 
 
+def run_command(module: str, argv: Sequence[str]) -> int:
+    """Run the command ``python -m <module> ARGV`` in this process (its ``main(argv)``) and return its exit
+    status: how one command runs another (e.g. the demo runs training then the WD evaluation) without importing
+    a command module by name, so that command modules stay leaves."""
+    import importlib
+
+    return importlib.import_module(module).main(list(argv))
+
+
 def default_device() -> str:
     """``cuda`` when a GPU is available, else ``cpu`` (the default of every ``--device`` flag)."""
     try:
@@ -42,6 +61,50 @@ def default_device() -> str:
         return "cuda" if torch.cuda.is_available() else "cpu"
     except Exception:  # pragma: no cover - torch is a hard dependency
         return "cpu"
+
+
+class DeviceError(SigverError, ValueError):
+    """A ``--device`` that cannot be used here (CUDA missing, a name torch does not know)."""
+
+
+def add_device_arguments(p, gpu_idx: bool = True, help: Optional[str] = None) -> None:
+    """``--device`` (and ``--gpu-idx``, the original's flag) on parser or argument group ``p``."""
+    p.add_argument("--device", default=None,
+                   help=help or "cpu, cuda or cuda:N (default: cuda if available, else cpu)")
+    if gpu_idx:
+        p.add_argument("--gpu-idx", type=nonnegative_int, default=0,
+                       help="GPU index when --device is cuda without an index (default: 0)")
+
+
+def add_progress_argument(p) -> None:
+    """``--no-progress``: no progress bars (``args.progress`` is False)."""
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+
+
+def resolve_device(name: Optional[str] = None, gpu_idx: int = 0, local_rank: Optional[int] = None):
+    """The :class:`torch.device` of a ``--device`` value (the one rule of every command).
+
+    ``name`` None: :func:`default_device`. A CUDA device without an index gets ``local_rank`` (under
+    ``torchrun``) or else ``gpu_idx``.
+
+    Raises
+    ------
+    DeviceError
+        An unknown device name, or CUDA asked for where it is not available.
+    """
+    import torch
+
+    name = name or default_device()
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise DeviceError(f"--device {name}: not a device (expected cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {name}: CUDA is not available here; use --device cpu")
+        if dev.index is None:
+            dev = torch.device("cuda", local_rank if local_rank is not None else gpu_idx)
+    return dev
 
 
 def _int_at_least(text: str, minimum: int, what: str) -> int:

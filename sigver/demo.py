@@ -25,22 +25,24 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import cli_main, nonnegative_int, positive_int
+from .cli import (add_device_arguments, add_progress_argument, cli_main, nonnegative_int, positive_int,
+                  run_command)
 from .errors import SigverError
+from .shapes import INPUT_SIZE
 
 
 class _RunLog:
     """``args.json`` and the JSON-lines log of the run folder, written like every other run's."""
 
     def __init__(self, out: Path, args: argparse.Namespace):
-        from .featurelearning.loop import write_run_info
+        from .training.loop import write_run_info
 
         self.path = out / "log.jsonl"
         self.t0 = time.perf_counter()
         write_run_info(out, vars(args))
 
     def __call__(self, step: str, **info) -> None:
-        from .featurelearning.loop import append_jsonl
+        from .training.loop import append_jsonl
 
         append_jsonl(self.path, {"time": round(time.perf_counter() - self.t0, 3), "step": step, **info})
 
@@ -63,7 +65,7 @@ def _pictures(data, raw_root: Path, report: Path, n_writers: int, n_each: int) -
                 raw_titles.append(f"writer {user}, {label}")
                 net_titles.append(f"{name}")
             if len(idx):
-                net.append(crop_center_multiple(np.asarray(data.x[idx]), (150, 220))[:, 0])
+                net.append(crop_center_multiple(np.asarray(data.x[idx]), INPUT_SIZE)[:, 0])
     paths = [report / "raw_scans.png", report / "network_inputs.png"]
     contact_sheet(raw, paths[0], titles=raw_titles, ncols=2 * n_each,
                   suptitle="Synthetic scans: each row a writer's genuine signatures, then skilled forgeries")
@@ -86,20 +88,20 @@ def main(argv=None):
                    help="processes (default: number of CPUs)")
     p.add_argument("--model", default="signet_thin", help="architecture to train (default signet_thin)")
     p.add_argument("--epochs", type=positive_int, default=10, help="training epochs (default 10)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_device_arguments(p, gpu_idx=False)
+    add_progress_argument(p)
     args = p.parse_args(argv)
     if args.users < 3:  # a third to evaluate, at least two to train on
         raise SigverError(f"--users {args.users} is too few to train and evaluate; use at least 3")
 
     from .datasets import get_dataset
-    from .datasets.synthetic import SyntheticSignatures, write_folder
-    from .preprocessing.process_dataset import process_dataset
+    from .datasets.synthetic_write import SyntheticSignatures, write_folder
+    from .preprocessing.pipeline import process_dataset
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     log = _RunLog(out, args)
-    progress = not args.no_progress
+    progress = args.progress
     timings = {}
     raw_root = out / "synthetic"
     print(f"[1/5] generating {args.users} synthetic writers x ({args.genuine} genuine + {args.forgeries} "
@@ -155,9 +157,6 @@ def main(argv=None):
 def _train_and_evaluate(args, dataset_path: Path, out: Path, report: Path, data, progress: bool, timings: dict,
                         log) -> dict:
     """Steps 3 and 4: train on the development writers, WD-evaluate the others; returns the WD summary."""
-    from .featurelearning.train import main as train_main
-    from .wd.test import main as wd_main
-
     n_users = int(data.n_users)
     n_exp = max(1, n_users // 3)
     genuine = int(np.bincount(np.asarray(data.y)[np.asarray(data.yforg) == 0]).min())
@@ -168,9 +167,10 @@ def _train_and_evaluate(args, dataset_path: Path, out: Path, report: Path, data,
 
     print(f"[3/5] training {args.model} on writers {n_exp}..{n_users - 1} for {args.epochs} epochs in {out / 'train'}")
     t = time.perf_counter()
-    code = train_main(["--model", args.model, "--dataset-path", str(dataset_path), "--users", str(n_exp),
-                       str(n_users), "--epochs", str(args.epochs), "--lr", "0.01", "--seed", str(args.seed),
-                       "--logdir", str(out / "train"), "--overwrite", *device, *quiet])
+    code = run_command("sigver.featurelearning.train", [
+        "--model", args.model, "--dataset-path", str(dataset_path), "--users", str(n_exp), str(n_users),
+        "--epochs", str(args.epochs), "--lr", "0.01", "--seed", str(args.seed), "--logdir", str(out / "train"),
+        "--overwrite", *device, *quiet])
     if code:
         raise SigverError(f"training failed (exit status {code}); see the message above")
     timings["train_s"] = round(time.perf_counter() - t, 2)
@@ -178,11 +178,12 @@ def _train_and_evaluate(args, dataset_path: Path, out: Path, report: Path, data,
 
     print(f"[4/5] writer-dependent evaluation of writers 0..{n_exp - 1} ({gen_train} references each, 3 folds)")
     t = time.perf_counter()
-    code = wd_main(["--model-path", str(out / "train" / "model_best.pth"), "--data-path", str(dataset_path),
-                    "--exp-users", "0", str(n_exp), "--dev-users", str(n_exp), str(n_users),
-                    "--gen-for-train", str(gen_train), "--gen-for-test", str(gen_test),
-                    "--forg-from-dev", str(min(14, genuine)), "--folds", "3", "--save-path", str(report / "wd.json"),
-                    "--plots", str(report / "plots"), *device, *quiet])
+    code = run_command("sigver.wd.test", [
+        "--model-path", str(out / "train" / "model_best.pth"), "--data-path", str(dataset_path),
+        "--exp-users", "0", str(n_exp), "--dev-users", str(n_exp), str(n_users),
+        "--gen-for-train", str(gen_train), "--gen-for-test", str(gen_test),
+        "--forg-from-dev", str(min(14, genuine)), "--folds", "3", "--save-path", str(report / "wd.json"),
+        "--plots", str(report / "plots"), *device, *quiet])
     if code:
         raise SigverError(f"the WD evaluation failed (exit status {code}); see the message above")
     timings["wd_s"] = round(time.perf_counter() - t, 2)

@@ -1,5 +1,5 @@
 """Adversarial examples: attacks, the countermeasures (Madry and ensemble adversarial training) and the
-evaluation of a whole verification system under attack (SPEC 7).
+evaluation of a whole verification system under attack (docs/protocols.md).
 
 - :func:`pgd_l2` / :class:`PGD_max_l2_truncate`: PGD with a maximum L2 norm (fast and normal schedules);
   :func:`fast_gradient_l2`: the single-step L2 fast-gradient attack; both batched on the device;

@@ -1,4 +1,4 @@
-"""Adversarial attacks with a maximum L2 norm, batched on the device (SPEC 7.1, 7.3).
+"""Adversarial attacks with a maximum L2 norm, batched on the device (docs/protocols.md).
 
 - :class:`PGD_max_l2_truncate` / :func:`pgd_l2`: projected gradient descent on a perturbation ``delta`` that
   starts at zero; after every step ``x + delta`` is clamped to the image box and ``delta`` is projected onto
@@ -13,7 +13,7 @@ divided by ``||delta||`` and ``||g||``); the step-size schedule is not off by on
 scheduler before the first step); gradients are taken with respect to the perturbation only, so the
 attacked model's parameter gradients are left untouched; ``max_l2`` may differ per sample. The attacks do
 not change the model's train/eval mode: wrap the call in :func:`eval_mode` to attack the model as it is
-used at test time (the original attacked SigNet in train mode, SPEC 11.1 item 6).
+used at test time (the original attacked SigNet in train mode, docs/compatibility.md).
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ def pgd_l2(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: 
            image_constraints: Sequence[float] = (0.0, 1.0), fast: bool = False, targeted: bool = False,
            loss_fn: Optional[LossFn] = None,
            callback: Optional[Callable[[int, torch.Tensor], None]] = None) -> torch.Tensor:
-    """PGD attack with a maximum L2 norm per sample (SPEC 7.1).
+    """PGD attack with a maximum L2 norm per sample (docs/protocols.md).
 
     Parameters
     ----------
@@ -170,7 +170,7 @@ def pgd_l2(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, steps: 
 def fast_gradient_l2(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, eps: Budget,
                      image_constraints: Sequence[float] = (0.0, 1.0), targeted: bool = False,
                      loss_fn: Optional[LossFn] = None) -> torch.Tensor:
-    """Single-step L2 fast-gradient attack: ``clamp(x + eps * g / ||g||_2, box)`` (SPEC 7.3).
+    """Single-step L2 fast-gradient attack: ``clamp(x + eps * g / ||g||_2, box)`` (docs/protocols.md).
 
     ``g`` is the gradient of the loss (default: cross-entropy) with respect to the input, per sample;
     ``targeted`` steps against it. A sample with a zero gradient is returned unchanged (the original gave

@@ -33,13 +33,16 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
-from ..cli import cli_main, nonnegative_int, positive_float, positive_int
+from ..cli import add_device_arguments, add_progress_argument, cli_main, nonnegative_int, positive_float, \
+    positive_int, resolve_device
 from ..datasets import load_dataset
+from ..evaluation.protocol import EvaluationInputError, add_svm_arguments, check_common_args, check_wd_users
+from ..evaluation.results import save_json
 from ..featurelearning import extract_features, load_checkpoint
+from ..featurelearning.checkpoint import resolve_input_size
 from ..featurelearning.models import available_models
+from ..shapes import INPUT_SIZE
 from ..wd import data as wd_data
-from ..wd.results import save_json
-from ..wd.test import WDInputError, _check_users, _device, add_svm_arguments, check_common_args
 from ..wd.training import train_wdclassifier_user
 from .attacks import fast_gradient_l2, l2_norm, pgd_l2
 from .svm import TorchWDClassifier, VerificationSystem, decision_logits
@@ -64,11 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="architecture override (default: inferred by load_checkpoint)")
     src.add_argument("--data-path", required=True, help="dataset (.npz or .npy folder)")
     src.add_argument("--allow-pickle", action="store_true", help="unpickle the user_mapping of original files")
-    src.add_argument("--input-size", nargs=2, type=positive_int, default=[150, 220], metavar=("H", "W"),
-                     help="centre crop fed to the model")
+    src.add_argument("--input-size", nargs=2, type=positive_int, default=INPUT_SIZE, metavar=("H", "W"),
+                     help="centre crop fed to the model (default: the checkpoint's, 150 220 for SigNet)")
     src.add_argument("--batch-size", type=positive_int, default=32, help="images attacked at once")
-    src.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    src.add_argument("--gpu-idx", type=nonnegative_int, default=0, help="CUDA index when --device is not given")
+    add_device_arguments(src)
 
     proto = p.add_argument_group("writer-dependent classifiers (as sigver.wd.test, one split)")
     proto.add_argument("--exp-users", nargs=2, type=nonnegative_int, default=[0, 300], metavar=("A", "B"))
@@ -95,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     out = p.add_argument_group("output")
     out.add_argument("--out", required=True, metavar="DIR", help="folder for results.json and the PNG figures")
     out.add_argument("--examples", type=nonnegative_int, default=4, help="adversarial pairs shown per type")
-    out.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_argument(out)
     # flags of sigver.wd.test that this command does not have, for its checks
     p.set_defaults(target_far=None, features_path=None, save_path=None, plots=None)
     return p
@@ -104,9 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _check_args(args) -> None:
     check_common_args(args)  # files, user ranges (as sigver.wd.test)
     if args.forg_from_exp == 0 and args.forg_from_dev == 0:
-        raise WDInputError("--forg-from-exp and --forg-from-dev are both 0: the SVMs would have no negative sample")
+        raise EvaluationInputError("--forg-from-exp and --forg-from-dev are both 0: the SVMs would have no negative sample")
     if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise WDInputError(f"--out {args.out}: exists and is not a folder")
+        raise EvaluationInputError(f"--out {args.out}: exists and is not a folder")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -208,9 +210,9 @@ def plot_success(budgets: Sequence[float], results: Sequence[Dict[str, Any]], pa
     """Success rate of both attack types against the L2 budget (PNG)."""
     import matplotlib.ticker
 
-    from ..wd.plots import _figure, _save
+    from ..evaluation.plots import figure, save_figure
 
-    fig, (ax,) = _figure(5.0, 3.6)
+    fig, (ax,) = figure(5.0, 3.6)
     for kind, style in (("type1", "o-"), ("type2", "s--")):
         rates = [r[kind]["success_rate"] for r in results]
         ax.plot(budgets, [np.nan if v is None else 100 * v for v in rates], style,
@@ -224,7 +226,7 @@ def plot_success(budgets: Sequence[float], results: Sequence[Dict[str, Any]], pa
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _examples(path: Path, picked: Sequence[Dict[str, Any]], kind: str) -> Optional[Path]:
@@ -260,19 +262,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     data = load_dataset(args.data_path, allow_pickle=args.allow_pickle)
     y = np.asarray(data.y).astype(np.int64)
     yforg = np.asarray(data.yforg).astype(np.int64)
-    _check_users(args, y, yforg, str(args.data_path))
-    h, w = args.input_size
+    check_wd_users(args, y, yforg, str(args.data_path))
+    device = resolve_device(args.device, args.gpu_idx)
+    loaded = load_checkpoint(args.model_path, device=device, arch=args.model)
+    h, w = resolve_input_size(args.input_size, checkpoint=loaded)
     H, W = data.x.shape[2], data.x.shape[3]
     if h > H or w > W:
-        raise WDInputError(f"--input-size {h} {w} is larger than the images of {args.data_path} ({H}x{W})")
-    device = torch.device(_device(args))
-    model = load_checkpoint(args.model_path, device=device, arch=args.model).model.eval()
+        raise EvaluationInputError(f"--input-size {h} {w} is larger than the images of {args.data_path} ({H}x{W})")
+    model = loaded.model.eval()
     for param in model.parameters():
         param.requires_grad_(False)
 
     users = np.arange(*args.exp_users), np.arange(*args.dev_users)
     keep = np.flatnonzero(np.isin(y, np.concatenate(users)))
-    progress = not args.no_progress
+    progress = args.progress
     print(f"extracting features of {len(keep)} images on {device}", file=sys.stderr)
     feats = np.zeros((len(y), 0), dtype=np.float32)
     kept = extract_features(model, data.x[keep], batch_size=args.batch_size, device=device, input_size=(h, w),

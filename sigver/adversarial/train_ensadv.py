@@ -1,6 +1,6 @@
-"""Ensemble adversarial training: ``python -m sigver.adversarial.train_ensadv`` (SPEC 7.3).
+"""Ensemble adversarial training: ``python -m sigver.adversarial.train_ensadv`` (docs/protocols.md).
 
-SigNet / SigNet-F training (:mod:`sigver.featurelearning.train`: same flags, data, optimiser, schedule,
+SigNet / SigNet-F training (:mod:`sigver.featurelearning.trainer`, the library of ``sigver.featurelearning.train``: same flags, data, optimiser, schedule,
 validation, run folder and checkpoints) where each batch also gets single-step L2 fast-gradient adversarial
 examples (:func:`sigver.adversarial.attacks.fast_gradient_l2`, norm ``--eps``, box [0, 1]) crafted on a
 source model that rotates, batch by batch, over the model being trained and the static models of
@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cli import cli_main, positive_float, unit_float
-from ..featurelearning import train as fl_train
+from ..featurelearning import trainer as fl_train
 from ..featurelearning.checkpoint import load_checkpoint
-from ..featurelearning.loop import TrainingError
+from ..training.loop import TrainingError
 from ..featurelearning.models import available_models
 from .attacks import eval_mode, fast_gradient_l2
 

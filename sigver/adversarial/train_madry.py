@@ -1,6 +1,6 @@
-"""Madry adversarial training: ``python -m sigver.adversarial.train_madry`` (SPEC 7.2).
+"""Madry adversarial training: ``python -m sigver.adversarial.train_madry`` (docs/protocols.md).
 
-SigNet / SigNet-F training (:mod:`sigver.featurelearning.train`: same flags, data, optimiser, schedule,
+SigNet / SigNet-F training (:mod:`sigver.featurelearning.trainer`, the library of ``sigver.featurelearning.train``: same flags, data, optimiser, schedule,
 validation, run folder and checkpoints) where every batch is replaced by adversarial examples before the
 update: a fast PGD attack (:func:`sigver.adversarial.attacks.pgd_l2`, ``fast=True``, box [0, 1], L2 norm at
 most ``--attack-l2``, ``--attack-steps`` steps) against the writer classifier (features + classification
@@ -8,7 +8,7 @@ head) with the writer labels, forgeries included, and the loss on the adversaria
 the SigNet-F loss with the writer CE on genuine signatures only).
 
 Differences from the original: the attack is crafted with the model in **eval mode** (the original ran its
-200 attack steps in train mode, updating the BatchNorm statistics with perturbed images, SPEC 11.1 item 6)
+200 attack steps in train mode, updating the BatchNorm statistics with perturbed images, docs/compatibility.md)
 and without touching the parameter gradients; ``--attack-l2`` takes any positive number; no ``--loss-type``
 (as the original). The training log also has ``acc_clean`` (accuracy on the clean batch, eval mode) beside
 ``acc`` (on the adversarial batch). Checkpoints are the standard 3-tuple, so ``sigver.wd.test``,
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 
 from ..cli import cli_main, positive_float, positive_int
-from ..featurelearning import train as fl_train
-from ..featurelearning.data import Batch
+from ..featurelearning import trainer as fl_train
+from ..training.batching import Batch
 from .attacks import eval_mode, pgd_l2
 
 __all__ = ["main", "build_parser", "make_madry_step"]

@@ -2,10 +2,12 @@
 
 - :func:`load_dataset` / :func:`save_dataset` / :class:`DatasetWriter`: the ``.npz`` (or ``.npy`` folder)
   format shared by every stage (see ``sigver/datasets/format.py``).
+- :func:`load_features` / :func:`save_features`: feature files (features extracted once, read by later stages).
 - :data:`available_datasets` / :func:`get_dataset`: readers of raw dataset folders.
 - ``python -m sigver.datasets.synthetic``: the built-in synthetic signature generator.
 """
 from .base import IterableDataset, SignatureDataset
+from .features import FeatureFileError, load_features, save_features
 from .format import (
     DatasetWriter,
     SignatureData,
@@ -17,6 +19,9 @@ from .format import (
 from .registry import available_datasets, get_dataset
 
 __all__ = [
+    "load_features",
+    "save_features",
+    "FeatureFileError",
     "SignatureData", "load_dataset", "save_dataset", "DatasetWriter", "get_subset", "remove_forgeries",
     "SignatureDataset", "IterableDataset", "available_datasets", "get_dataset",
     "SyntheticSignatures", "generate_dataset",
@@ -24,11 +29,11 @@ __all__ = [
 
 
 def __getattr__(name):
-    # lazy, so that ``python -m sigver.datasets.synthetic`` does not find its module already imported
+    # lazy: the generator (scipy, the simulation) is only imported when used
     if name in ("SyntheticSignatures", "generate_dataset"):
-        from . import synthetic
+        from . import synthetic_write
 
-        return getattr(synthetic, name)
+        return getattr(synthetic_write, name)
     if name == "process_dataset_images":  # the original's helper (sigver.datasets.util)
         from .util import process_dataset_images
 

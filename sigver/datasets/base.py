@@ -22,7 +22,7 @@ class SignatureDataset:
     """Abstract reader of a raw signature dataset.
 
     Subclasses set :attr:`maxsize` (the canvas ``(height, width)`` in pixels used to centre signatures,
-    SPEC 1.3), the nominal counts per writer, and implement :meth:`get_user_list` and the ``list_*``
+    docs/formats.md), the nominal counts per writer, and implement :meth:`get_user_list` and the ``list_*``
     methods. The nominal counts are used only to size buffers; readers must cope with writers that have
     fewer (or more) files than declared.
     """

@@ -1,6 +1,6 @@
 """Reader of the Brazilian PUC-PR signature database (registry keys ``brazilian`` and ``brazilian-nosimple``).
 
-Layout (SPEC 1.3): one flat folder of files ``a{writer:03d}_{number:02d}.{ext}``::
+Layout (docs/formats.md): one flat folder of files ``a{writer:03d}_{number:02d}.{ext}``::
 
     <path>/a001_01.jpg ... a001_40.jpg    genuine signatures (numbers 1-40)
     <path>/a001_41.jpg ... a001_50.jpg    simple forgeries (41-50)

@@ -1,6 +1,6 @@
 """The one dataset file format of sigver, its loader and its writer.
 
-A dataset file holds pre-processed signature images and their labels (SPEC 1.1):
+A dataset file holds pre-processed signature images and their labels (docs/formats.md):
 
 ============== ========= ============ ===================================================================
 key            dtype     shape        meaning
@@ -632,7 +632,7 @@ def _filter(data: Tuple[Any, ...], keep: np.ndarray):
 
 
 def get_subset(data: Tuple[np.ndarray, ...], subset, y_idx: int = 1):
-    """Keep the samples whose writer index ``data[y_idx]`` is in ``subset`` (SPEC 1.4).
+    """Keep the samples whose writer index ``data[y_idx]`` is in ``subset`` (docs/formats.md).
 
     Parameters
     ----------

@@ -1,6 +1,6 @@
 """Readers of the GPDS signature datasets: GPDS-960 grayscale (``gpds``) and GPDS synthetic (``gpds_synth``).
 
-Layout (SPEC 1.3)::
+Layout (docs/formats.md)::
 
     <path>/001/c-001-01.png     genuine signatures: names starting with "c-"
     <path>/001/cf-001-01.png    skilled forgeries: names starting with "cf"

@@ -1,6 +1,6 @@
 """Reader of the MCYT-75 offline signature corpus (registry key ``mcyt``).
 
-Layout (SPEC 1.3)::
+Layout (docs/formats.md)::
 
     <path>/0000/0000v00.bmp     genuine signatures: names starting with "<writer>v"
     <path>/0000/0000f00.bmp     skilled forgeries: names containing "<writer>f"

@@ -1,6 +1,6 @@
 """Registry of raw-dataset readers: :data:`available_datasets` and :func:`get_dataset`.
 
-Keys and layouts are those of the original code (SPEC 1.3) plus ``bhsig260``, ``sigcomp2011`` and ``folder``::
+Keys and layouts are those of the original code (docs/formats.md) plus ``bhsig260``, ``sigcomp2011`` and ``folder``::
 
     >>> from sigver.datasets import get_dataset
     >>> ds = get_dataset("cedar", "/data/CEDAR")          # doctest: +SKIP

@@ -1,4 +1,4 @@
-"""Distillation of a teacher's feature space into a student, with continual learning (SPEC 8.1).
+"""Distillation of a teacher's feature space into a student, with continual learning (docs/protocols.md).
 
 - ``python -m sigver.distillation.invert``: deep inversion with competition, a teacher checkpoint -> a dataset
   file of synthetic 150 x 220 images labelled with the teacher's classes (:class:`DeepInversion`);
@@ -7,16 +7,9 @@
   standard checkpoint format;
 - :mod:`sigver.distillation.losses`: ``L_d``, ``L_c``, ``L_p`` and the Jensen-Shannon competition term.
 """
+from .inversion import DeepInversion, InversionError
 from .losses import continual_loss, distillation_loss, js_divergence, kl_to_teacher, preservation_loss
 
 __all__ = ["DeepInversion", "InversionError", "distillation_loss", "continual_loss", "preservation_loss",
            "kl_to_teacher", "js_divergence"]
 
-
-def __getattr__(name):
-    # lazy, so that ``python -m sigver.distillation.invert`` does not find its module already imported
-    if name in ("DeepInversion", "InversionError"):
-        from . import invert
-
-        return getattr(invert, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

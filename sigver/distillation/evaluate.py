@@ -22,7 +22,7 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 
-from ..wd.metrics import writer_separation
+from ..evaluation.metrics import writer_separation
 
 __all__ = ["writer_separation", "linear_cka", "wd_metrics", "teacher_agreement", "new_writer_accuracy"]
 
@@ -71,7 +71,7 @@ def wd_metrics(features, y, yforg, *, num_gen_train: int, num_gen_test: int, num
         ``EER`` (genuine vs skilled, global threshold), ``EER_random`` (genuine vs random forgeries),
         ``mean_AUC`` (genuine vs skilled, per user), ``FAR_random`` and ``FRR`` at threshold 0.
     """
-    from ..wd.metrics import compute_EER
+    from ..evaluation.metrics import compute_EER
     from ..wd.training import train_test_all_users
 
     exp = (np.asarray(features), np.asarray(y), np.asarray(yforg))

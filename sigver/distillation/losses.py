@@ -1,4 +1,4 @@
-"""Losses of distillation with continual learning (SPEC 8.1) and of data inversion with competition.
+"""Losses of distillation with continual learning (docs/protocols.md) and of data inversion with competition.
 
 Notation: ``C_t`` teacher classes, ``C_c`` continual (new) writers; the student's head has ``C_t + C_c``
 outputs, the first ``C_t`` of them the teacher's classes.

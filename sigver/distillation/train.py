@@ -1,4 +1,4 @@
-"""Distillation with continual learning: ``python -m sigver.distillation.train`` (SPEC 8.1).
+"""Distillation with continual learning: ``python -m sigver.distillation.train`` (docs/protocols.md).
 
 Viana et al., ICDAR 2024, "Robust handwritten signature representation with continual learning of synthetic
 data over predefined real feature space": a student learns the teacher's (SigNet's) feature space from
@@ -27,13 +27,13 @@ Beyond the original (both off by default):
   the batch (weight uniform in [0, 1]); the teacher labels the mixed image, so a small inverted set covers
   more of the input space.
 
-Fixes of the original (SPEC 11.1 items 1, 8): the number of teacher classes comes from the teacher's
+Fixes of the original (docs/compatibility.md): the number of teacher classes comes from the teacher's
 checkpoint (no 531), labels are ``y - offset`` with the offset read from the data (no hard-coded ``y - 350``),
 both sets cycle for as many steps as the longer one needs (no StopIteration), validation runs in eval mode,
 and distillation images already at the input size are used as they are (larger ones are centre-cropped,
 randomly cropped with ``--d-transform``).
 
-The shared :class:`~sigver.featurelearning.loop.TrainLoop` runs the epochs: ``args.json``, ``log.jsonl``,
+The shared :class:`~sigver.training.loop.TrainLoop` runs the epochs: ``args.json``, ``log.jsonl``,
 ``model_best.pth`` / ``model_last.pth`` (the standard checkpoint 3-tuple with a JSON sidecar, so
 ``python -m sigver.wd.test --model-path LOGDIR/model_best.pth`` evaluates the student), ``training_state.pth``
 for ``--resume``. ``model_best.pth`` is chosen by ``val_acc``: the mean of the accuracies on the validation
@@ -52,20 +52,20 @@ from torch import nn
 from ..cli import cli_main, nonnegative_float, positive_float, positive_int
 from ..datasets import get_subset, load_dataset, remove_forgeries
 from ..featurelearning.checkpoint import load_checkpoint, save_checkpoint
-from ..featurelearning.data import DataSplitError, DeviceBatches, as_generator, split_indices
-from ..featurelearning.logging import make_loggers
-from ..featurelearning.loop import STATE_FILE, TrainingError, TrainLoop
-from ..featurelearning.models import available_models, create_model
-from ..featurelearning.train import (VAL_FRACTION, _device, _lr_decay_times, check_run_folder, fit_run,
-                                     prepare_data)
-from .invert import load_teacher
+from ..featurelearning.models import INPUT_SIZE, available_models, create_model
+from ..featurelearning.trainer import prepare_data
+from ..training.batching import VAL_FRACTION, DataSplitError, DeviceBatches, as_generator, split_indices
+from ..training.loop import TrainingError, TrainLoop
+from ..training.run import (add_run_arguments, add_sgd_arguments, args_record, check_run_folder, fit_run, log,
+                            run_device, sgd_step_lr)
+from .inversion import load_teacher
 from .losses import continual_loss, distillation_loss, feature_loss, preservation_loss
 
 __all__ = ["main", "run", "build_parser", "prepare_distillation_data"]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser (the original's flags and defaults, SPEC 8.1, plus the new ones)."""
+    """The command-line parser (the original's flags and defaults, docs/protocols.md, plus the new ones)."""
     p = argparse.ArgumentParser(
         prog="python -m sigver.distillation.train",
         description="Distil a teacher into a student from inverted images (L_d), optionally learning new writers "
@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "without it: distillation only")
     data.add_argument("--c-users", nargs=2, type=int, default=(2000, 9950), metavar=("A", "B"),
                       help="continual writers range(A, B) (default: 2000 9950)")
-    data.add_argument("--input-size", nargs=2, type=positive_int, default=(150, 220), metavar=("H", "W"))
+    data.add_argument("--input-size", nargs=2, type=positive_int, default=INPUT_SIZE, metavar=("H", "W"))
     models = p.add_argument_group("models")
     models.add_argument("--t-model", default="signet", choices=list(available_models),
                         help="teacher architecture (default: signet)")
@@ -100,12 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     opt = p.add_argument_group("optimisation")
     opt.add_argument("--d-batch-size", type=positive_int, default=32)
     opt.add_argument("--c-batch-size", type=positive_int, default=32)
-    opt.add_argument("--lr", "-lr", type=float, default=0.001)
-    opt.add_argument("--lr-decay", type=float, default=0.1)
-    opt.add_argument("--lr-decay-times", type=_lr_decay_times, default=3)
-    opt.add_argument("--momentum", type=float, default=0.9)
-    opt.add_argument("--weight-decay", type=float, default=1e-4)
-    opt.add_argument("--epochs", type=positive_int, default=60)
+    add_sgd_arguments(opt, epochs=60)
     opt.add_argument("--d-lamb", type=float, default=1.0, help="weight of L_d (default: 1)")
     opt.add_argument("--c-lamb", type=float, default=1.0, help="weight of L_c (default: 1)")
     opt.add_argument("--p-lamb", type=float, default=1.7, help="weight of L_p (default: 1.7)")
@@ -118,19 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "original)")
     opt.add_argument("--d-mixup", action="store_true",
                      help="mix pairs of distillation images (uniform weights) before the teacher labels them")
-    opt.add_argument("--seed", type=int, default=42)
-    run = p.add_argument_group("run")
-    run.add_argument("--logdir", required=True, help="run folder (created if missing)")
+    run = add_run_arguments(p, seed=42, compile=False)
     run.add_argument("--test", action="store_true", help="evaluate --s-checkpoint on the validation splits and exit")
-    run.add_argument("--resume", nargs="?", const="", default=None, metavar="STATE",
-                     help=f"continue an interrupted run from its {STATE_FILE} (default: the one in --logdir)")
-    run.add_argument("--overwrite", action="store_true", help="allow a new run in a --logdir that holds one")
-    run.add_argument("--gpu-idx", type=int, default=0, help="GPU index when --device is cuda (default: 0)")
-    run.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    run.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 autocast)")
-    run.add_argument("--channels-last", action="store_true", help="channels_last memory format")
-    run.add_argument("--tensorboard", action="store_true", help="live curves as TensorBoard event files in --logdir")
-    run.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     return p
 
 
@@ -243,12 +227,7 @@ def run(args: argparse.Namespace) -> int:
     """Train (or with ``--test`` evaluate) from parsed arguments of :func:`build_parser`; what :func:`main` does
     after parsing, shared with ``python -m sigver.featurelearning.distill`` (the original's spelling)."""
     _check_args(args)
-    device = _device(args, 0, 1)
-    return _run(args, device)
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    return _run(args, run_device(args))
 
 
 def _run(args, device: torch.device) -> int:
@@ -285,7 +264,7 @@ def _run(args, device: torch.device) -> int:
         msg += (f"; continual: {len(yc)} images of {len(c_classes)} new writers: {len(c_train)} for training, "
                 f"{len(c_val)} for validation")
     del full
-    _log(msg)
+    log(msg)
     n_c = len(c_classes)
 
     model = create_model(args.s_model)
@@ -337,21 +316,17 @@ def _run(args, device: torch.device) -> int:
         student = _Student(loaded.model, loaded.classification_layer).eval()
         with torch.no_grad():
             metrics = evaluate(0)
-        _log("Test. " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        log("Test. " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
         return 0
 
     if args.s_checkpoint:
-        _log(_init_student(args.s_checkpoint, args.s_model, model, head, n_t))
+        log(_init_student(args.s_checkpoint, args.s_model, model, head, n_t))
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     head.to(device)
     project.to(device)
     student = _Student(model, head)
-    optimizer = torch.optim.SGD([*student.parameters(), *project.parameters()], lr=args.lr,
-                                momentum=args.momentum, nesterov=True,
-                                weight_decay=args.weight_decay)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, max(1, args.epochs // args.lr_decay_times),
-                                                args.lr_decay)
+    optimizer, scheduler = sgd_step_lr([*student.parameters(), *project.parameters()], args)
     d_gen, c_gen, mix_gen = as_generator(args.seed + 1), as_generator(args.seed + 2), as_generator(args.seed + 3)
     n_d = d_train.num_batches(args.d_batch_size)
     n_steps = max(n_d, c_train.num_batches(args.c_batch_size)) if c_train is not None else n_d
@@ -397,7 +372,7 @@ def _run(args, device: torch.device) -> int:
         out["loss"] = total
         return out
 
-    training_args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}
+    training_args = args_record(args)
 
     def save_model(path, info):
         save_checkpoint(path, model, head, None, metadata={
@@ -418,8 +393,8 @@ def _run(args, device: torch.device) -> int:
         save_model=save_model, logdir=args.logdir, epochs=args.epochs,
         generators={"d": d_gen, "c": c_gen, "mix": mix_gen},
         monitor="val_acc", mode="max", grad_clip_value=10.0, amp=args.amp, device=device, progress=args.progress)
-    return fit_run(loop, args, training_args, True,
-                   lambda: make_loggers(tensorboard_dir=args.logdir if args.tensorboard else None))
+    return fit_run(loop, args, training_args, True)
+
 
 if __name__ == "__main__":
     sys.exit(main())

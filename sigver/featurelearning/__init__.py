@@ -33,9 +33,9 @@ __all__ = [
     "extract_features",
 ]
 
-# training (issue: the training CLI and the shared loop)
-from .data import DeviceBatches  # noqa: E402
-from .loop import TrainingError, TrainLoop  # noqa: E402
+# the shared training engine, re-exported here for code written before it moved to sigver.training
+from ..training.batching import DeviceBatches  # noqa: E402
+from ..training.loop import TrainingError, TrainLoop  # noqa: E402
 from .losses import signet_f_loss, signet_loss  # noqa: E402
 
 __all__ += ["TrainLoop", "TrainingError", "DeviceBatches", "signet_loss", "signet_f_loss"]

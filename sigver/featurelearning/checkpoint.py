@@ -1,10 +1,10 @@
-"""Model checkpoints: the original ``.pth`` 3-tuple plus an optional JSON sidecar (SPEC 3.2).
+"""Model checkpoints: the original ``.pth`` 3-tuple plus an optional JSON sidecar (docs/formats.md).
 
 File layout (what the original code and the published weights use, and what the original ``torch.load``\\ s)::
 
     torch.save((base_state_dict, classification_state_dict, forg_state_dict), "model.pth")
 
-- ``base_state_dict``: the feature extractor's keys (SPEC 3.1; 42 for SigNet), ``num_batches_tracked``
+- ``base_state_dict``: the feature extractor's keys (docs/formats.md; 42 for SigNet), ``num_batches_tracked``
   included when we save, optional when we load (files older than PyTorch 0.4.1 lack it);
 - ``classification_state_dict``: ``weight`` (num_classes, D), ``bias`` (num_classes,);
 - ``forg_state_dict``: ``weight`` (1, D), ``bias`` (1,) for SigNet-F, else an empty ``OrderedDict()``
@@ -26,7 +26,7 @@ import warnings
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, Mapping, NamedTuple, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -37,7 +37,7 @@ from ..fileio import atomic_write
 from .models import INPUT_SIZE, available_models, create_model, model_name
 
 __all__ = ["save_checkpoint", "load_checkpoint", "LoadedCheckpoint", "sidecar_path", "infer_architecture",
-           "CheckpointWarning"]
+           "CheckpointWarning", "resolve_input_size", "read_checkpoint_file"]
 
 PathLike = Union[str, os.PathLike]
 StateDict = Mapping[str, torch.Tensor]
@@ -225,7 +225,30 @@ def _closest(state: StateDict) -> str:
 # loading
 # ---------------------------------------------------------------------------------------------------
 
-def _read(path: Path) -> Any:
+def resolve_input_size(explicit: Optional[Sequence[int]] = None, checkpoint: Optional["LoadedCheckpoint"] = None,
+                       arch: Optional[str] = None) -> Tuple[int, int]:
+    """The model input size ``(h, w)`` a command uses: the one rule for every ``--input-size``.
+
+    ``explicit`` (a flag's value) when given; else the checkpoint's (its sidecar's ``input_size``, else its
+    model's); else the architecture ``arch``'s; else :data:`sigver.shapes.INPUT_SIZE` (150 x 220).
+    The :data:`~sigver.shapes.INPUT_SIZE` object itself counts as not given: an ``--input-size`` flag has it as
+    its default, so that ``--help`` shows 150 220 while a checkpoint of another size still decides.
+    """
+    if explicit is not None and explicit is not INPUT_SIZE:
+        return int(explicit[0]), int(explicit[1])
+    if checkpoint is not None:
+        stored = (checkpoint.metadata or {}).get("input_size") or getattr(checkpoint.model, "input_size", None)
+        if stored:
+            return int(stored[0]), int(stored[1])
+    if arch is not None and arch in available_models:
+        size = available_models[arch].input_size
+        return int(size[0]), int(size[1])
+    return INPUT_SIZE
+
+
+def read_checkpoint_file(path: Path) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, with one-line :class:`CheckpointError` s for a
+    missing, truncated or pickled-object file (shared by the checkpoint readers of every stage)."""
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file; check the path, or train one with "
                               f"`python -m sigver.featurelearning.train`")
@@ -370,7 +393,7 @@ def load_checkpoint(path: PathLike, device: Union[str, torch.device] = "cpu", ar
         message names the first mismatching key); heads that do not fit the features.
     """
     path = Path(path)
-    base, cls_sd, forg_sd = _split(path, _read(path))
+    base, cls_sd, forg_sd = _split(path, read_checkpoint_file(path))
     info = _read_sidecar(path)
     name, trusted = _choose_arch(path, base, arch, info)
 
@@ -398,3 +421,4 @@ def load_checkpoint(path: PathLike, device: Union[str, torch.device] = "cpu", ar
         if head is not None:
             head.to(device).eval()
     return LoadedCheckpoint(model, classification_layer, forg_layer, metadata)
+

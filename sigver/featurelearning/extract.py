@@ -9,7 +9,7 @@ The architecture is inferred from the checkpoint (its sidecar ``.json`` or the s
 forces one). Each image is centre-cropped to the model input size (as the original's validation transform),
 scaled to [0, 1] and fed in eval mode.
 
-Output (``.npz``, written atomically: a failed run leaves an existing file untouched):
+Output (:mod:`sigver.datasets.features`; ``.npz``, written atomically: a failed run leaves an existing file untouched):
 
 ``features``  float32 (N, D); ``y``, ``yforg`` int (N,); ``filenames`` str (N,); ``user_mapping`` (U,) as in
 the dataset file (original writer ids); ``architecture`` str (0-d); ``model_path`` str (0-d).
@@ -21,22 +21,14 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-import numpy as np
-
-from ..cli import cli_main, default_device, positive_int
+from ..cli import add_device_arguments, add_progress_argument, cli_main, positive_int, resolve_device
 from ..datasets import load_dataset
-from ..errors import SigverError
-from ..fileio import atomic_write
-from .checkpoint import load_checkpoint
+from ..datasets.features import FEATURE_MATRIX_KEYS, FeatureFileError, load_features, save_features  # noqa: F401
+from .checkpoint import load_checkpoint, resolve_input_size
 from .features import extract_features
 from .models import available_models
 
 __all__ = ["main", "build_parser", "save_features", "load_features", "FeatureFileError", "FEATURE_MATRIX_KEYS"]
-
-
-
-class FeatureFileError(SigverError, ValueError):
-    """A features file (or the place to write one) that cannot be used."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,113 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-path", required=True, help="dataset .npz file (or .npy folder) from process_dataset")
     p.add_argument("--save-path", required=True, help="output .npz file (its folder must exist)")
     p.add_argument("--batch-size", type=positive_int, default=256, help="images per forward pass (default: 256)")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    add_device_arguments(p)
     p.add_argument("--model", "-m", default=None, choices=list(available_models),
                    help="architecture (default: inferred from the checkpoint)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="unpickle the user_mapping of dataset files written by the original code (trusted "
                         "files only)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    add_progress_argument(p)
     return p
-
-
-def save_features(path, features: np.ndarray, y, yforg, filenames, user_mapping, dtype=np.float32,
-                  **extra) -> Path:
-    """Write a features file atomically (``np.savez``, no pickled objects).
-
-    Parameters
-    ----------
-    path : path-like
-        Target ``.npz``; its folder must exist.
-    features : array (N, D)
-        Stored as float32.
-    y, yforg : array of int (N,)
-    filenames : sequence of str (N,)
-    user_mapping : array (U,)
-        Original writer id of each writer index (int or str).
-    dtype : numpy float dtype, default float32
-        Storage type of the features (float16 halves the file; :func:`load_features` returns float32).
-    **extra
-        More arrays / strings to store (e.g. ``architecture``).
-    """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FeatureFileError(f"{path}: folder {path.parent} does not exist; create it first")
-    if path.is_dir():
-        raise FeatureFileError(f"{path}: is a folder; give the path of the .npz file to write")
-    features = np.asarray(features, dtype=dtype)
-    arrays = {
-        "features": features,
-        "y": np.asarray(y), "yforg": np.asarray(yforg),
-        "filenames": np.asarray(filenames, dtype=str),
-        "user_mapping": _plain(np.asarray(user_mapping)),
-    }
-    for k, v in extra.items():
-        arrays[k] = np.asarray(v)
-    n = len(features)
-    for k in ("y", "yforg", "filenames"):
-        if len(arrays[k]) != n:
-            raise ValueError(f"{k} has {len(arrays[k])} entries, features has {n} rows")
-    return atomic_write(path, lambda f: np.savez(f, **arrays))
-
-
-def _plain(a: np.ndarray) -> np.ndarray:
-    if a.dtype != object:
-        return a
-    try:
-        return a.astype(np.int64)
-    except (TypeError, ValueError):
-        return a.astype(str)
-
-
-#: keys under which a features file may store the (N, D) matrix (``features`` is what we write)
-FEATURE_MATRIX_KEYS = ("features", "feats", "x")
-
-
-def load_features(path) -> dict:
-    """Read a features file (no unpickling) and check it.
-
-    The matrix may be stored under any key of :data:`FEATURE_MATRIX_KEYS`; ``y`` and ``yforg`` are
-    required; ``filenames`` (default: empty strings) and ``user_mapping`` are optional.
-
-    Returns
-    -------
-    dict
-        ``features`` float32 (N, D), ``y`` int64 (N,), ``yforg`` int64 (N,), ``filenames`` str (N,), and any
-        other stored arrays (``user_mapping``, ``architecture``, ...).
-
-    Raises
-    ------
-    FeatureFileError
-        Missing, unreadable or malformed file (one line naming it).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FeatureFileError(f"{path}: no such features file; make it with "
-                               f"`python -m sigver.featurelearning.extract`")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            out = {k: f[k] for k in f.files}
-    except Exception as e:  # zipfile / pickle / format errors
-        raise FeatureFileError(f"{path}: cannot read the features file, it is truncated or corrupt "
-                               f"({type(e).__name__})") from None
-    key = next((k for k in FEATURE_MATRIX_KEYS if k in out), None)
-    missing = [k for k in ("y", "yforg") if k not in out]
-    if key is None or missing:
-        raise FeatureFileError(f"{path}: not a features file (needs 'features' (N, D), 'y' and 'yforg'; has "
-                               f"{sorted(out)})")
-    feats, y, yforg = out.pop(key), out["y"], out["yforg"]
-    if feats.ndim != 2 or not np.issubdtype(feats.dtype, np.floating):
-        raise FeatureFileError(f"{path}: '{key}' must be a float array (N, D), got {feats.dtype} {feats.shape}")
-    if not (len(feats) == len(y) == len(yforg)):
-        raise FeatureFileError(f"{path}: '{key}', 'y' and 'yforg' have different lengths "
-                               f"({len(feats)}, {len(y)}, {len(yforg)})")
-    if not np.all(np.isfinite(feats)):
-        raise FeatureFileError(f"{path}: the features contain NaN or infinite values")
-    out["features"] = feats.astype(np.float32, copy=False)
-    out["y"], out["yforg"] = y.astype(np.int64), yforg.astype(np.int64)
-    out.setdefault("filenames", np.array([""] * len(y)))
-    return out
 
 
 @cli_main
@@ -168,14 +61,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not save_path.parent.is_dir():
         raise FeatureFileError(f"--save-path {save_path}: folder {save_path.parent} does not exist; create it "
                                f"first")
-    device = args.device or default_device()
-    import torch
-
-    if torch.device(device).type == "cuda" and not torch.cuda.is_available():
-        raise FeatureFileError(f"--device {device}: CUDA is not available here; use --device cpu")
+    device = resolve_device(args.device, args.gpu_idx)
     data = load_dataset(args.data_path, allow_pickle=args.allow_pickle)
     loaded = load_checkpoint(args.model_path, device=device, arch=args.model)
-    input_size = tuple(loaded.metadata.get("input_size") or loaded.model.input_size)
+    input_size = resolve_input_size(None, checkpoint=loaded)
     feats = extract_features(loaded.model, data.x, batch_size=args.batch_size, device=device,
                              input_size=input_size, progress=args.progress)
     save_features(save_path, feats, data.y, data.yforg, data.filenames, data.user_mapping,

@@ -1,4 +1,4 @@
-"""SigNet and SigNet-F training losses (SPEC 3.6) and the matching batch metrics.
+"""SigNet and SigNet-F training losses (docs/protocols.md) and the matching batch metrics.
 
 - SigNet (paper Eq. 1): cross-entropy of the writer logits; forgeries are removed from the data beforehand.
 - SigNet-F, ``loss_type='L2'`` (paper Eq. 4, the default): ``(1 - lamb) * CE(writer | genuine only) +
@@ -8,7 +8,7 @@
   imitates) plus the same ``lamb``-weighted BCE.
 
 The forgery target is ``yforg > 0``: skilled (1) and simple (2) forgeries are both positives (the original
-would have fed a target of 2 to the BCE, SPEC 11.1 item 7).
+would have fed a target of 2 to the BCE, docs/compatibility.md).
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def signet_f_loss(logits: torch.Tensor, forg_logits: torch.Tensor, y: torch.Tens
 
 def classification_stats(logits: torch.Tensor, y: torch.Tensor, yforg: torch.Tensor,
                          forg_logits: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-    """Sums for per-sample averaged metrics (validation, SPEC 4.4, without the NaN of empty batches).
+    """Sums for per-sample averaged metrics (validation, docs/protocols.md, without the NaN of empty batches).
 
     Writer CE and accuracy count genuine samples only; forgery BCE and accuracy (``logit > 0``) count all.
 

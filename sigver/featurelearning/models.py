@@ -1,4 +1,4 @@
-"""The SigNet family of feature extractors (SPEC 3.1, 3.3) and a timm-like registry.
+"""The SigNet family of feature extractors (docs/formats.md) and a timm-like registry.
 
 Each architecture is declared as two tables: the convolutional blocks (``conv`` -> ``bn`` -> ``relu``, or a
 3x3 stride-2 max-pool) and the fully-connected blocks (``fc`` -> ``bn`` -> ``relu``). The module names are
@@ -9,7 +9,7 @@ Input: ``N x 1 x 150 x 220`` float in [0, 1] (pre-processed uint8 / 255, backgro
 post-ReLU features of the last fc block, ``N x feature_space_size``.
 
 The classification heads (writer identity and, for SigNet-F, forgery) are not part of the model: they are
-separate ``nn.Linear`` layers with their own state dicts (SPEC 3.2); :func:`make_heads` builds them.
+separate ``nn.Linear`` layers with their own state dicts (docs/formats.md); :func:`make_heads` builds them.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..errors import SigverError
+from ..shapes import INPUT_SIZE as _INPUT_SIZE
 
 __all__ = [
     "SigNet",
@@ -33,8 +34,9 @@ __all__ = [
     "INPUT_SIZE",
 ]
 
-#: ``(height, width)`` of the model input (the centre crop of the stored 170 x 242 images).
-INPUT_SIZE: Tuple[int, int] = (150, 220)
+#: ``(height, width)`` of the model input (the centre crop of the stored 170 x 242 images); see
+#: :mod:`sigver.shapes`.
+INPUT_SIZE: Tuple[int, int] = _INPUT_SIZE
 
 # (name, out_channels, kernel, stride, padding) for a conv-bn-relu block; (name,) for a 3x3/2 max-pool.
 ConvSpec = Tuple
@@ -124,7 +126,7 @@ class SigNetFamily(nn.Module):
 class SigNet(SigNetFamily):
     """SigNet (Hafemann et al., 2017): 5 conv blocks, 3 max-pools, 2 fc blocks; 2048-d features.
 
-    15,792,160 trainable parameters; ``state_dict`` keys as SPEC 3.1 (42 entries).
+    15,792,160 trainable parameters; ``state_dict`` keys as docs/formats.md (42 entries).
     """
 
     convs = (
@@ -138,7 +140,7 @@ class SigNet(SigNetFamily):
 
 
 class SigNet_thin(SigNetFamily):  # noqa: N801 - the original's name
-    """SigNet with 128 channels after conv1 and 1024-d fc layers (SPEC 3.3); 3,781,152 parameters."""
+    """SigNet with 128 channels after conv1 and 1024-d fc layers (docs/formats.md); 3,781,152 parameters."""
 
     convs = (
         ("conv1", 96, 11, 4, 0), ("maxpool1",),
@@ -151,7 +153,7 @@ class SigNet_thin(SigNetFamily):  # noqa: N801 - the original's name
 
 
 class SigNet_smaller(SigNetFamily):  # noqa: N801 - the original's name
-    """SigNet without conv4 and fc2 (SPEC 3.3; the last conv block keeps the name ``conv5``); 10,265,888 parameters."""
+    """SigNet without conv4 and fc2 (docs/formats.md; the last conv block keeps the name ``conv5``); 10,265,888 parameters."""
 
     convs = (
         ("conv1", 96, 11, 4, 0), ("maxpool1",),
@@ -202,7 +204,7 @@ def model_name(model: nn.Module) -> Optional[str]:
 
 def make_heads(feature_space_size: int, num_classes: int, forg: bool = False
                ) -> Tuple[nn.Linear, Optional[nn.Linear]]:
-    """The classification heads trained on top of the features (SPEC 3.2, 3.6).
+    """The classification heads trained on top of the features (docs/formats.md).
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Task sampling for meta-learning (SPEC 6.1): one writer = one task.
+"""Task sampling for meta-learning (docs/protocols.md): one writer = one task.
 
 For a writer ``u`` a task is
 
@@ -15,7 +15,7 @@ that the tasks can be adapted in parallel. Writers without enough skilled forger
 the query tensors are padded and ``query_mask`` marks the real samples.
 
 All random numbers come from the :class:`torch.Generator` passed to :meth:`TaskSampler.sample` (a CPU
-generator), so the tasks depend only on its seed, not on the device, workers or global RNGs (SPEC 11.4).
+generator), so the tasks depend only on its seed, not on the device, workers or global RNGs (docs/compatibility.md).
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from ..featurelearning.data import DataSplitError, crop_batch
+from ..shapes import INPUT_SIZE
+from ..training.batching import DataSplitError, crop_batch
 
 __all__ = ["TaskBatch", "TaskSampler", "TaskSamplingWarning"]
 
@@ -106,7 +107,7 @@ class TaskSampler:
     """
 
     def __init__(self, x, y, yforg, users: Sequence[int], num_gen: int, num_rf: int, num_gen_test: int,
-                 num_rf_test: int, num_sk_test: int, input_size: Tuple[int, int] = (150, 220),
+                 num_rf_test: int, num_sk_test: int, input_size: Tuple[int, int] = INPUT_SIZE,
                  sk_users: Optional[Sequence[int]] = None, device: Union[str, torch.device] = "cpu",
                  source: str = "the dataset"):
         for flag, value in _flag_counts(num_gen, num_rf, num_gen_test, num_rf_test, num_sk_test):

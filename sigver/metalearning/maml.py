@@ -1,4 +1,4 @@
-"""MAML for per-writer classifiers (SPEC 6.2), with the tasks of a meta-batch adapted in parallel.
+"""MAML for per-writer classifiers (docs/protocols.md), with the tasks of a meta-batch adapted in parallel.
 
 The meta-learned state is the weight dict ``theta`` of a functional model (:mod:`sigver.metalearning.models`)
 and, with ``learn_task_lr``, the per-step, per-tensor inner learning rates ``task_lr`` (``K x n_tensors``,
@@ -21,7 +21,7 @@ query forwards, and all forwards at validation / test time, use the running stat
 are updated after each meta-step with the support statistics of its tasks and steps (in task order, as if run
 one after the other); within a meta-step every task sees the running statistics of its start, so the batched
 and the task-by-task paths agree exactly. They are saved with the weights (the original did not save them,
-SPEC 11.1 item 5).
+docs/compatibility.md).
 
 Loss: :func:`balanced_bce`. Meta-step: gradients averaged over the tasks, clipped to +-10, Adam.
 """
@@ -41,8 +41,9 @@ from torch import nn
 from .. import __version__
 from ..errors import CheckpointError
 from ..fileio import atomic_write
+from ..shapes import INPUT_SIZE
 from .data import TaskBatch
-from .models import FunctionalModel, create_model, available_models
+from .models import FunctionalModel, available_meta_models, create_meta_model
 
 __all__ = ["MAML", "AdaptResult", "balanced_bce", "balanced_weights", "per_step_loss_weights",
            "save_maml", "load_maml", "CHECKPOINT_FORMAT"]
@@ -71,7 +72,7 @@ def balanced_weights(y: torch.Tensor, mask: Optional[torch.Tensor] = None) -> to
 
 
 def balanced_bce(logits: torch.Tensor, y: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Class-balanced binary cross-entropy per task (SPEC 6.2).
+    """Class-balanced binary cross-entropy per task (docs/protocols.md).
 
     The mean of the positives' mean BCE and the negatives' mean BCE when both classes are present; the plain
     mean BCE otherwise (one-class support sets, ``--num-rf 0``).
@@ -92,7 +93,7 @@ def balanced_bce(logits: torch.Tensor, y: torch.Tensor, mask: Optional[torch.Ten
 
 
 def per_step_loss_weights(epoch: int, num_updates: int, msl_epochs: int) -> torch.Tensor:
-    """Multi-step loss weights of MAML++ (SPEC 6.2) for ``epoch`` (0-based).
+    """Multi-step loss weights of MAML++ (docs/protocols.md) for ``epoch`` (0-based).
 
     Start uniform ``1/K``; each non-final weight decreases by ``epoch / (K * msl_epochs)`` down to ``0.03/K``,
     the final one grows by ``epoch * (K - 1) / (K * msl_epochs)`` up to ``1 - (K - 1) * 0.03 / K``. With
@@ -166,7 +167,7 @@ class MAML(nn.Module):
         super().__init__()
         if isinstance(num_updates, bool) or not isinstance(num_updates, int) or num_updates < 1:
             raise ValueError(f"num_updates must be a positive integer, got {num_updates!r}")
-        self.model = create_model(model) if isinstance(model, str) else model
+        self.model = create_meta_model(model) if isinstance(model, str) else model
         w = weights if weights is not None else self.model.build_weights(generator=generator)
         self.model.check_weights(w)
         #: weight names in the model's order (the columns of ``task_lr``, the order of the original's lists;
@@ -183,7 +184,7 @@ class MAML(nn.Module):
 
     @property
     def model_name(self) -> str:
-        return next(k for k, v in available_models.items() if type(self.model) is v)
+        return next(k for k, v in available_meta_models.items() if type(self.model) is v)
 
     # -- forward over a stack of tasks ------------------------------------------------------------------
 
@@ -293,7 +294,7 @@ class MAML(nn.Module):
 
     def meta_step(self, batch: TaskBatch, optimizer: torch.optim.Optimizer, loss_weights: torch.Tensor,
                   batched: bool = True) -> Dict[str, Any]:
-        """One meta-learning step (SPEC 6.2): zero grads, meta-gradient, clip to +-10, optimiser step,
+        """One meta-learning step (docs/protocols.md): zero grads, meta-gradient, clip to +-10, optimiser step,
         update the batch-norm running statistics. Returns the metrics of :meth:`meta_gradients`."""
         optimizer.zero_grad(set_to_none=True)
         out = self.meta_gradients(batch, loss_weights, batched)
@@ -391,23 +392,23 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
     CheckpointError
         Missing, truncated or foreign file, wrong model or shapes; the message names the file.
     """
-    from ..featurelearning.checkpoint import _read
+    from ..featurelearning.checkpoint import read_checkpoint_file
 
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint file; a meta-learning run writes best_model.pth in "
                               f"its --logdir")
-    obj = _read(path)
+    obj = read_checkpoint_file(path)
     if isinstance(obj, dict) and obj.get("format") == CHECKPOINT_FORMAT:
         name = obj.get("model")
         if model is not None and name != model:
             raise CheckpointError(f"{path}: holds a {name!r} model, --model is {model!r}")
-        if name not in available_models:
+        if name not in available_meta_models:
             raise CheckpointError(f"{path}: unknown model {name!r}")
         task_lr = obj["task_lr"]
         if num_updates is not None and task_lr.shape[0] != num_updates:
             raise CheckpointError(f"{path}: trained with --num-updates {task_lr.shape[0]}, got {num_updates}")
-        stored = tuple(int(v) for v in obj.get("input_size", (150, 220)))
+        stored = tuple(int(v) for v in obj.get("input_size", INPUT_SIZE))
         if input_size is not None and tuple(input_size) != stored:
             raise CheckpointError(f"{path}: trained with --input-size {stored[0]} {stored[1]}, got "
                                   f"{input_size[0]} {input_size[1]}")
@@ -422,13 +423,13 @@ def load_maml(path: Union[str, Path], model: Optional[str] = None, num_updates: 
                                   f"({str(e).splitlines()[0][:160]})") from None
         return maml.to(device)
     if isinstance(obj, (list, tuple)) and obj and all(isinstance(t, torch.Tensor) for t in obj):
-        return _load_original(path, list(obj), model, num_updates, train_lr, input_size or (150, 220)).to(device)
+        return _load_original(path, list(obj), model, num_updates, train_lr, input_size or INPUT_SIZE).to(device)
     raise CheckpointError(f"{path}: not a meta-learning checkpoint (expected a file written by "
                           f"sigver.metalearning.train, or the original's list of tensors)")
 
 
 def _build(path, name, weights, num_updates, train_lr, learn_task_lr, input_size) -> MAML:
-    model = create_model(name, input_size=input_size)
+    model = create_meta_model(name, input_size=input_size)
     try:
         model.check_weights(weights, source=str(path))
     except Exception as e:
@@ -439,7 +440,7 @@ def _build(path, name, weights, num_updates, train_lr, learn_task_lr, input_size
 def _load_original(path, tensors, model, num_updates, train_lr, input_size) -> MAML:
     if model is None:
         raise CheckpointError(f"{path}: an original meta-learning checkpoint (a list of tensors); pass --model")
-    shapes = create_model(model, input_size=input_size).shapes
+    shapes = create_meta_model(model, input_size=input_size).shapes
     n = len(shapes)
     if len(tensors) not in (n, n + 1):
         raise CheckpointError(f"{path}: {len(tensors)} tensors, a {model} checkpoint has {n} (+1 with learned "
@@ -456,6 +457,6 @@ def _load_original(path, tensors, model, num_updates, train_lr, input_size) -> M
         with torch.no_grad():
             maml.task_lr.copy_(tensors[-1])
     if maml.model.bn_sizes:
-        warnings.warn(f"{path}: an original checkpoint has no batch-norm statistics (SPEC 11.1 item 5); the "
+        warnings.warn(f"{path}: an original checkpoint has no batch-norm statistics (docs/compatibility.md); the "
                       f"running statistics start from mean 0, variance 1", UserWarning, stacklevel=3)
     return maml

@@ -1,4 +1,4 @@
-"""Functional models for meta-learning (SPEC 3.4): the weights are passed to every call.
+"""Functional models for meta-learning (docs/formats.md): the weights are passed to every call.
 
 MAML adapts a copy of the weights to each task, so the models hold no trainable parameters: ``build_weights``
 returns an ``OrderedDict`` of leaf tensors (Xavier-uniform weights, zero biases) and ``forward(x, weights,
@@ -6,7 +6,7 @@ training)`` computes the logit with them. The same code runs on one task (``x`` 
 with ``stacked=True``, on a stack of tasks each with its own weights (leading dimension ``T`` on the input and on
 every weight; see :class:`Ops` and :mod:`sigver.metalearning.maml`).
 
-- :class:`SigNetModel` (``'signet'``): SigNet's topology (SPEC 3.1); every conv / dense is followed by a
+- :class:`SigNetModel` (``'signet'``): SigNet's topology (docs/formats.md); every conv / dense is followed by a
   non-affine batch normalisation, then the bias is added, then ReLU; a last linear ``w8/b8`` gives one logit.
   Batch normalisation is written out functionally: in training mode it uses the statistics of the batch and
   returns them (``return_stats=True``) so the caller updates the running statistics with
@@ -16,7 +16,7 @@ every weight; see :class:`Ops` and :mod:`sigver.metalearning.maml`).
   no batch normalisation. For quick experiments and tests.
 - :class:`PretrainWrapper`: an ``nn.Module`` over a functional model and its weights (the very same
   ``nn.Parameter`` objects, so pre-training changes the weights MAML starts from), whose ``forward`` returns the
-  features; used to pre-train with the ordinary SigNet losses and training loop (SPEC 6.4).
+  features; used to pre-train with the ordinary SigNet losses and training loop (docs/protocols.md).
 
 Input: ``N x 1 x h x w`` float in [0, 1], ``(h, w) = input_size`` (default 150 x 220, the original's only size;
 the input dimension of the first dense layer follows from it, so smaller crops give smaller, faster models).
@@ -32,8 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import SigverError
+from ..shapes import INPUT_SIZE
 
-__all__ = ["SigNetModel", "SmallCNN", "PretrainWrapper", "available_models", "create_model", "FunctionalModel", "Ops"]
+__all__ = ["SigNetModel", "SmallCNN", "PretrainWrapper", "available_meta_models", "create_meta_model", "available_models",
+           "create_model", "FunctionalModel", "Ops"]
 
 Weights = Mapping[str, torch.Tensor]
 BNStats = List[Tuple[torch.Tensor, torch.Tensor]]
@@ -108,7 +110,7 @@ class FunctionalModel(nn.Module):
 
     Parameters
     ----------
-    input_size : (int, int), default (150, 220)
+    input_size : (int, int), default INPUT_SIZE (150, 220)
         ``(h, w)`` of the inputs; sets the instance's ``shapes``.
     """
 
@@ -117,7 +119,7 @@ class FunctionalModel(nn.Module):
     feature_space_size: int = 0
     bn_sizes: Sequence[int] = ()
 
-    def __init__(self, input_size: Sequence[int] = (150, 220)) -> None:
+    def __init__(self, input_size: Sequence[int] = INPUT_SIZE) -> None:
         super().__init__()
         h, w = (int(v) for v in input_size)
         self.input_size = (h, w)
@@ -230,11 +232,11 @@ def _out(n: int, kernel: int, stride: int, padding: int = 0) -> int:
 
 
 class SigNetModel(FunctionalModel):
-    """Functional SigNet with a one-logit head (SPEC 3.4, ``normalize=True``).
+    """Functional SigNet with a one-logit head (docs/formats.md, ``normalize=True``).
 
     Parameters
     ----------
-    input_size : (int, int), default (150, 220)
+    input_size : (int, int), default INPUT_SIZE (150, 220)
     """
 
     shapes = (("conv1", (96, 1, 11, 11)), ("b1", (96,)), ("conv2", (256, 96, 5, 5)), ("b2", (256,)),
@@ -277,13 +279,13 @@ class SigNetModel(FunctionalModel):
 
 
 class SmallCNN(FunctionalModel):
-    """A small functional CNN for quick experiments (SPEC 3.4, ``'smallcnn'``).
+    """A small functional CNN for quick experiments (docs/formats.md, ``'smallcnn'``).
 
     Parameters
     ----------
     dropout : float, default 0.2
         Dropout probability after the two hidden dense layers (training mode only).
-    input_size : (int, int), default (150, 220)
+    input_size : (int, int), default INPUT_SIZE (150, 220)
     """
 
     shapes = (("conv1", (32, 1, 5, 5)), ("b1", (32,)), ("conv2", (32, 32, 5, 5)), ("b2", (32,)),
@@ -292,7 +294,7 @@ class SmallCNN(FunctionalModel):
     flat_weight = "w3"
     feature_space_size = 256
 
-    def __init__(self, dropout: float = 0.2, input_size: Sequence[int] = (150, 220)) -> None:
+    def __init__(self, dropout: float = 0.2, input_size: Sequence[int] = INPUT_SIZE) -> None:
         super().__init__(input_size)
         self.dropout = float(dropout)
 
@@ -313,18 +315,25 @@ class SmallCNN(FunctionalModel):
         return (x, []) if return_stats else x
 
 
-available_models = {"signet": SigNetModel, "smallcnn": SmallCNN}
+#: Registry of the functional meta-learning models, name -> class. Its ``"signet"`` is :class:`SigNetModel`
+#: (functional, for MAML), not :class:`sigver.featurelearning.SigNet`: hence a name of its own.
+available_meta_models = {"signet": SigNetModel, "smallcnn": SmallCNN}
 
 
-def create_model(name: str, **kwargs) -> FunctionalModel:
+def create_meta_model(name: str, **kwargs) -> FunctionalModel:
     """A functional meta-learning model by registry name (``'signet'`` or ``'smallcnn'``)."""
-    if name not in available_models:
-        raise SigverError(f"unknown meta-learning model {name!r}; available: {', '.join(available_models)}")
-    return available_models[name](**kwargs)
+    if name not in available_meta_models:
+        raise SigverError(f"unknown meta-learning model {name!r}; available: {', '.join(available_meta_models)}")
+    return available_meta_models[name](**kwargs)
+
+
+# the former names, kept for code that imported them (they shadowed featurelearning's registry names)
+available_models = available_meta_models
+create_model = create_meta_model
 
 
 class PretrainWrapper(nn.Module):
-    """A functional model as an ordinary feature extractor (SPEC 3.4), for supervised pre-training.
+    """A functional model as an ordinary feature extractor (docs/formats.md), for supervised pre-training.
 
     Parameters
     ----------

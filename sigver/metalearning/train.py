@@ -1,15 +1,15 @@
-"""Meta-learn per-writer classifiers (MAML, SPEC 6): ``python -m sigver.metalearning.train``.
+"""Meta-learn per-writer classifiers (MAML, docs/protocols.md): ``python -m sigver.metalearning.train``.
 
 Meta-training on the development writers ``--dev-users A B`` (one task per writer and epoch), validation after
 every epoch on the evaluation writers (``--exp-users``, else 0-300 with ``--use-testset``, else 300-350): adapt
 to each writer's support set, measure the query accuracy after the last step; the best epoch is saved as
 ``best_model.pth``. Then the final evaluation: ``--folds`` times, new tasks for every evaluation writer, adapted
-from ``best_model.pth`` read back from disk, scored with the shared metrics (``sigver.wd.metrics``) and written
+from ``best_model.pth`` read back from disk, scored with the shared metrics (``sigver.evaluation.metrics``) and written
 like ``sigver.wd.test`` does (JSON + per-user scores ``.npz``; a ``--save-file`` ending in ``.pickle`` also
 writes the original pickle). ``--test --checkpoint FILE`` runs only that evaluation, with exactly the numbers of
 the end of training (the batch-norm statistics are in the checkpoint).
 
-Optional supervised pre-training (``--pretrain-epochs N``, SPEC 6.4) of the same weights as SigNet (or
+Optional supervised pre-training (``--pretrain-epochs N``, docs/protocols.md) of the same weights as SigNet (or
 SigNet-F with ``--pretrain-forg``) on the ``--dev-users`` writers, with the shared training loop; its run folder
 is ``LOGDIR/pretrain``.
 
@@ -31,15 +31,18 @@ import torch
 
 from ..cli import cli_main, nonnegative_int, positive_float, positive_int, unit_float
 from ..datasets import get_subset, load_dataset, remove_forgeries
-from ..featurelearning.data import DataSplitError, DeviceBatches, as_generator, split_indices
-from ..featurelearning.loop import BEST_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
+from ..evaluation import metrics as wd_metrics
+from ..evaluation import results as wd_results
 from ..featurelearning.models import make_heads
-from ..featurelearning.train import VAL_FRACTION, Net, _device, evaluate_split, training_step
-from ..wd import metrics as wd_metrics
-from ..wd import results as wd_results
+from ..featurelearning.trainer import Net, evaluate_split, training_step
+from ..shapes import IMG_SIZE, INPUT_SIZE
+from ..training.batching import VAL_FRACTION, DataSplitError, DeviceBatches, as_generator, split_indices
+from ..training.loop import BEST_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
+from ..training.run import add_run_arguments, args_record, check_run_folder, log, make_run_logger, resume_run, \
+    run_device, run_loop
 from .data import TaskSampler
 from .maml import MAML, load_maml, per_step_loss_weights, save_maml
-from .models import PretrainWrapper, available_models, create_model
+from .models import PretrainWrapper, available_meta_models, create_meta_model
 
 __all__ = ["main", "build_parser", "evaluation_users", "final_evaluation", "pretrain"]
 
@@ -49,16 +52,16 @@ PRETRAIN_DIR = "pretrain"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser: the original's flags and defaults (SPEC 6.3) plus ``--device``, ``--resume``,
+    """The command-line parser: the original's flags and defaults (docs/protocols.md) plus ``--device``, ``--resume``,
     ``--overwrite``, ``--no-progress``, ``--eval-batch-size``."""
     p = argparse.ArgumentParser(prog="python -m sigver.metalearning.train",
                                 description="Meta-learn (MAML) classifiers that adapt to a new writer from a few "
                                             "reference signatures.")
     p.add_argument("--original-dataset-path", help="unused (kept for compatibility)")
     p.add_argument("--dataset-path", help="dataset .npz file (or .npy folder) from process_dataset")
-    p.add_argument("--img-size", nargs=2, type=positive_int, default=(170, 242), metavar=("H", "W"),
+    p.add_argument("--img-size", nargs=2, type=positive_int, default=IMG_SIZE, metavar=("H", "W"),
                    help="unused (kept for compatibility)")
-    p.add_argument("--input-size", nargs=2, type=positive_int, default=(150, 220), metavar=("H", "W"),
+    p.add_argument("--input-size", nargs=2, type=positive_int, default=INPUT_SIZE, metavar=("H", "W"),
                    help="crop size (150 220); the models' first dense layer follows it, smaller is faster")
     p.add_argument("--num-gen", type=positive_int, default=5, help="genuine signatures in the support set (5)")
     p.add_argument("--num-rf", type=nonnegative_int, default=10,
@@ -66,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-gen-test", type=nonnegative_int, default=10, help="genuine signatures in the query set")
     p.add_argument("--num-rf-test", type=nonnegative_int, default=10, help="random forgeries in the query set")
     p.add_argument("--num-sk-test", type=nonnegative_int, required=True, help="skilled forgeries in the query set")
-    p.add_argument("--model", required=True, choices=list(available_models))
+    p.add_argument("--model", required=True, choices=list(available_meta_models))
     p.add_argument("--train-lr", type=positive_float, default=1e-3, help="inner learning rate (initial value)")
     p.add_argument("--learn-task-lr", action="store_true", help="meta-learn per-step, per-tensor inner rates")
     p.add_argument("--meta-batch-size", type=positive_int, default=4, help="tasks per meta-step (4)")
@@ -79,9 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrain-forg", action="store_true", help="pre-train as SigNet-F (needs skilled forgeries)")
     p.add_argument("--pretrain-forg-lambda", type=unit_float, default=0.95)
     p.add_argument("--msl-epochs", type=nonnegative_int, default=15, help="multi-step loss annealing epochs")
-    p.add_argument("--gpu-idx", type=int, default=0, help="GPU index when --device is cuda")
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--logdir", default=None, help="run folder (default: ~/runs/gen..._rf..._...)")
     p.add_argument("--test", action="store_true", help="only evaluate --checkpoint on the evaluation writers")
     p.add_argument("--use-testset", action="store_true", help="evaluate on writers 0-300 (else 300-350)")
     p.add_argument("--dev-users", nargs=2, type=int, default=(350, 881), metavar=("A", "B"),
@@ -92,20 +92,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--devset-sk-size", type=nonnegative_int, default=None,
                    help="how many dev writers may have skilled forgeries in their query sets (default: all)")
     p.add_argument("--checkpoint", default=None, help="start from (or with --test: evaluate) this best_model.pth")
-    p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--folds", type=positive_int, default=10, help="repetitions of the final evaluation (10)")
     p.add_argument("--save-file", default=None, help="results file name inside --logdir (JSON; .pickle adds the "
                                                      "original pickle)")
-    p.add_argument("--port", type=int, default=None, help="visdom port for live curves (needs visdom)")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted run in --logdir")
-    p.add_argument("--overwrite", action="store_true", help="allow a new run in a --logdir that holds one")
     p.add_argument("--eval-batch-size", type=positive_int, default=None,
                    help="tasks adapted together at validation / test time (default: --meta-batch-size)")
     p.add_argument("--task-batching", choices=["auto", "together", "one"], default="auto",
                    help="adapt the tasks of a meta-batch together (grouped convolutions, batched matrix products) or "
                         "one at a time (the same computation, up to float rounding). auto: together on a GPU, one "
                         "at a time on a CPU, where scripts/bench_meta.py measured no gain")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    # --port: the original's name of --visdomport here; no --amp / --channels-last / --compile (the inner loop
+    # is functional, outside what those flags change)
+    add_run_arguments(p, seed=1234, logdir_required=False, logdir_help="run folder (default: "
+                      "~/runs/gen..._rf..._...)", amp=False, channels_last=False, compile=False,
+                      visdom_aliases=("--port",))
     return p
 
 
@@ -118,7 +118,7 @@ def default_logdir(args) -> Path:
 
 
 def evaluation_users(args) -> range:
-    """``--exp-users``, else 0-300 with ``--use-testset``, else 300-350 (SPEC 6.3)."""
+    """``--exp-users``, else 0-300 with ``--use-testset``, else 300-350 (docs/protocols.md)."""
     if args.exp_users is not None:
         return range(*args.exp_users)
     return range(0, 300) if args.use_testset else range(300, 350)
@@ -139,26 +139,10 @@ def _check_args(args) -> None:
                             "process_dataset` or `python -m sigver.datasets.synthetic --npz FILE`)")
     if args.test and not args.checkpoint:
         raise TrainingError("--test needs --checkpoint (a best_model.pth of a meta-learning run)")
-    if args.resume and args.checkpoint and not args.test:
+    if args.resume is not None and args.checkpoint and not args.test:
         raise TrainingError("--resume and --checkpoint exclude each other")
-    if args.port is not None:
-        try:
-            import visdom  # noqa: F401
-        except ImportError:
-            raise TrainingError("--port needs the visdom package (pip install visdom); the curves are also in "
-                                "log.jsonl in --logdir") from None
-    create_model(args.model, input_size=args.input_size)  # an --input-size too small for the model
-    logdir = Path(args.logdir)
-    if logdir.exists() and not logdir.is_dir():
-        raise TrainingError(f"--logdir {logdir}: exists and is not a folder")
-    if (not args.test and not args.resume and not args.overwrite
-            and any((logdir / f).exists() for f in (STATE_FILE, BEST_MODEL))):
-        raise TrainingError(f"--logdir {logdir} already holds a run; pass --resume to continue it, --overwrite to "
-                            f"replace it, or choose another --logdir")
-
-
-def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    create_meta_model(args.model, input_size=args.input_size)  # an --input-size too small for the model
+    check_run_folder(args, run_files=(STATE_FILE, BEST_MODEL))
 
 
 def _tasks_per_s(line: str, record: Dict[str, Any]) -> str:
@@ -169,7 +153,7 @@ def _tasks_per_s(line: str, record: Dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# pre-training (SPEC 6.4)
+# pre-training (docs/protocols.md)
 # ---------------------------------------------------------------------------------------------------
 
 def pretrain(args, maml: MAML, data, users: np.ndarray, device: torch.device, logdir: Path,
@@ -212,11 +196,10 @@ def pretrain(args, maml: MAML, data, users: np.ndarray, device: torch.device, lo
         step=lambda batch: training_step(net, batch, args.pretrain_forg, lamb, "L2"),
         evaluate=lambda epoch: evaluate_split(wrapper, classification, forg_layer, val_data, 32),
         logdir=logdir, epochs=args.pretrain_epochs, generators={"data": gen}, monitor="val_acc",
-        device=device, progress=args.progress, print_fn=lambda line: _log("pretrain: " + line))
+        device=device, progress=args.progress, print_fn=lambda line: log("pretrain: " + line))
     if resume and (logdir / STATE_FILE).exists():
-        start = loop.resume(logdir / STATE_FILE)
-        _log(f"pretrain: resumed at epoch {start + 1}/{args.pretrain_epochs}")
-    _log(f"pretrain: {len(train_data)} images of {len(classes)} writers for training, {len(val_data)} for "
+        resume_run(loop, args, logdir / STATE_FILE, prefix="pretrain: ")
+    log(f"pretrain: {len(train_data)} images of {len(classes)} writers for training, {len(val_data)} for "
          f"validation{' (SigNet-F)' if args.pretrain_forg else ''}")
     return loop.fit()
 
@@ -232,7 +215,7 @@ def final_evaluation(maml: MAML, sampler: TaskSampler, folds: int, seed: int, ba
     Returns
     -------
     dict
-        ``folds`` (one record per fold: metrics of :func:`sigver.wd.metrics.compute_metrics` at threshold 0,
+        ``folds`` (one record per fold: metrics of :func:`sigver.evaluation.metrics.compute_metrics` at threshold 0,
         validation accuracy / loss after the last step), ``predictions`` (per fold, the per-user score lists in
         the original's keys) and ``users``.
     """
@@ -253,7 +236,7 @@ def final_evaluation(maml: MAML, sampler: TaskSampler, folds: int, seed: int, ba
         m["query_loss"] = float(out["query_loss"][-1])
         records.append({"fold": k, "thr": 0.0, "seconds": time.perf_counter() - start, "metrics": m})
         predictions.append(preds)
-        _log(f"fold {k + 1}/{folds}: EER {100 * m['EER']:.2f}%  EER_userthresholds "
+        log(f"fold {k + 1}/{folds}: EER {100 * m['EER']:.2f}%  EER_userthresholds "
              f"{100 * m['EER_userthresholds']:.2f}%  query acc {100 * m['query_acc']:.2f}%")
     return {"folds": records, "predictions": predictions, "users": [int(u) for u in sampler.users]}
 
@@ -278,11 +261,11 @@ def _save_results(args, out: Dict[str, Any], checkpoint: Path) -> None:
         "notes": "rates are fractions (0.05 = 5%); scores are the logits of the adapted classifiers (threshold 0); "
                  "NaN is written as null, +-infinity as \"inf\"/\"-inf\""})
     eer = summary.get("EER", {})
-    _log(f"EER {100 * eer.get('mean', float('nan')):.2f}% +- {100 * eer.get('std', float('nan')):.2f}% over "
+    log(f"EER {100 * eer.get('mean', float('nan')):.2f}% +- {100 * eer.get('std', float('nan')):.2f}% over "
          f"{args.folds} folds")
     for p in paths.values():
         if p is not None:
-            _log(f"wrote {p}")
+            log(f"wrote {p}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -324,7 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.logdir is None:
         args.logdir = str(default_logdir(args))
     _check_args(args)
-    device = _device(args, 0, 1)
+    device = run_device(args)
     torch.manual_seed(args.seed)
     data = load_dataset(args.dataset_path)
     train_sampler, test_sampler, dev_users = _samplers(args, data, device)
@@ -341,22 +324,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       Path(args.checkpoint))
         return 0
 
-    run_args = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()}
-    write_run_info(logdir, run_args, name="args.resume.json" if args.resume else "args.json")
+    run_args = args_record(args)
+    write_run_info(logdir, run_args, name="args.resume.json" if args.resume is not None else "args.json")
     if args.checkpoint:
         maml = load_maml(args.checkpoint, model=args.model, num_updates=args.num_updates, train_lr=args.train_lr,
                          input_size=args.input_size)
         if args.learn_task_lr and not maml.learn_task_lr:
             maml = MAML(maml.model, args.num_updates, args.train_lr, True, weights=dict(maml.weights))
-        _log(f"initialised from {args.checkpoint}")
+        log(f"initialised from {args.checkpoint}")
     else:
-        maml = MAML(create_model(args.model, input_size=args.input_size), args.num_updates, args.train_lr,
+        maml = MAML(create_meta_model(args.model, input_size=args.input_size), args.num_updates, args.train_lr,
                     args.learn_task_lr, generator=as_generator(args.seed))
     maml.to(device)
 
-    resuming_meta = args.resume and (logdir / STATE_FILE).exists()
+    state_file = Path(args.resume) if args.resume else logdir / STATE_FILE
+    resuming_meta = args.resume is not None and state_file.exists()
     if args.pretrain_epochs > 0 and not resuming_meta:
-        pretrain(args, maml, data, dev_users, device, logdir / PRETRAIN_DIR, resume=args.resume)
+        pretrain(args, maml, data, dev_users, device, logdir / PRETRAIN_DIR, resume=args.resume is not None)
 
     optimizer = torch.optim.Adam(maml.parameters(), lr=args.meta_lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(args.epochs, 1),
@@ -391,25 +375,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      evaluate=evaluate, save_model=save_model, logdir=logdir, epochs=args.epochs,
                      generators={"tasks": task_gen, "val": val_gen}, monitor="val_acc", mode="max",
                      grad_clip_value=None, device=device, manual_backward=True, progress=args.progress,
-                     print_fn=lambda line: _log(_tasks_per_s(line, loop.history[-1])))
-    if args.port is not None:
-        from ..featurelearning.logging import make_loggers
-
-        loop.logger = make_loggers(visdom_port=args.port)
+                     print_fn=lambda line: log(_tasks_per_s(line, loop.history[-1])))
+    loop.logger = make_run_logger(args)
+    loop.log_every = args.log_every
     if resuming_meta:
-        start = loop.resume(logdir / STATE_FILE)
-        _log(f"resumed from {logdir / STATE_FILE} at epoch {start + 1}/{args.epochs}")
-    _log(f"meta-training on {len(train_sampler)} writers, validation on {len(test_sampler)} writers")
-    try:
-        loop.fit()
-    finally:
-        if loop.logger is not None:
-            loop.logger.close()
+        resume_run(loop, args, state_file)
+    log(f"meta-training on {len(train_sampler)} writers, validation on {len(test_sampler)} writers")
+    run_loop(loop)
     best = logdir / BEST_MODEL
     if not best.exists():  # no epoch (--epochs 0) or no validation value: the current weights
         save_maml(best, maml, metadata={"args": run_args, "epoch": None})
     if loop.best_epoch is not None:
-        _log(f"best validation accuracy {100 * loop.best:.2f}% at epoch {loop.best_epoch + 1}")
+        log(f"best validation accuracy {100 * loop.best:.2f}% at epoch {loop.best_epoch + 1}")
     best_maml = load_maml(best, model=args.model, device=device, input_size=args.input_size)
     _save_results(args, final_evaluation(best_maml, test_sampler, args.folds, args.seed, eval_bs, args.progress,
                                    batched),

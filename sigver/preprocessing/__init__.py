@@ -3,11 +3,9 @@
 - :func:`preprocess_signature` (and its steps :func:`normalize_image`, :func:`resize_image`,
   :func:`crop_center`, ...) reproduces the original pipeline byte for byte, much faster
   (``method='reference'`` keeps the straightforward scikit-image implementation);
-- :mod:`sigver.preprocessing.crop`: numpy crops used by meta-learning, with explicit random generators;
 - ``python -m sigver.preprocessing.process_dataset``: raw dataset folder -> dataset file
-  (:func:`~sigver.preprocessing.process_dataset.process_dataset`).
+  (:func:`~sigver.preprocessing.pipeline.process_dataset`).
 """
-from .crop import center_crop, center_crop_multiple, random_crop, random_crop_multiple
 from .normalize import (
     CanvasTooSmallWarning,
     SignatureLocation,
@@ -32,6 +30,9 @@ __all__ = [
     "CanvasTooSmallWarning",
     "center_crop",
     "center_crop_multiple",
-    "random_crop",
-    "random_crop_multiple",
 ]
+
+# the former sigver.preprocessing.crop names of the centre crop (crop_center_multiple crops the last two axes of
+# an image or of a batch, as they did); its random crops are gone: training crops on the device
+# (sigver.training.batching)
+center_crop = center_crop_multiple = crop_center_multiple

@@ -1,4 +1,4 @@
-"""Signature image normalisation: centre on a canvas, remove the background, resize, crop (SPEC 2.1-2.3).
+"""Signature image normalisation: centre on a canvas, remove the background, resize, crop (docs/protocols.md).
 
 The functions reproduce the original ``sigver.preprocessing.normalize`` pixel for pixel on grayscale images,
 quirks included, because the published SigNet weights were trained on its output:
@@ -214,7 +214,7 @@ def _dark_counts_window(img: np.ndarray, threshold: int):
 def find_signature(img, method: str = "fast") -> SignatureLocation:
     """Locate the signature in a scan: Otsu threshold, blurred ink mask, bounding box, centre of mass.
 
-    This is step 1 of :func:`normalize_image` (SPEC 2.2, items 1-4). The scan is blurred with a Gaussian
+    This is step 1 of :func:`normalize_image` (docs/protocols.md). The scan is blurred with a Gaussian
     of sigma 2 pixels (only to locate the signature: it removes isolated specks) and the mask is the set
     of pixels whose blurred value is at most the Otsu threshold of the un-blurred scan. Scans whose Otsu
     threshold is their darkest grey level (bilevel and nearly bilevel scans) use the Otsu threshold of the
@@ -298,7 +298,7 @@ def _otsu_float(image: np.ndarray) -> float:
 
 
 def _place_axis(size: int, center: int, canvas: int, axis_name: str, shape, canvas_size):
-    """Start of the crop in the canvas and the slice of the crop kept, along one axis (SPEC 2.2 item 6)."""
+    """Start of the crop in the canvas and the slice of the crop kept, along one axis (docs/protocols.md)."""
     start = canvas // 2 - center
     if size > canvas:
         warnings.warn(
@@ -329,7 +329,7 @@ def _place(img: np.ndarray, canvas_size, method: str):
 # public API
 
 def normalize_image(img, canvas_size=(840, 1360), method: str = "fast") -> np.ndarray:
-    """Remove noise and centre the signature on a blank canvas (SPEC 2.2).
+    """Remove noise and centre the signature on a blank canvas (docs/protocols.md).
 
     Parameters
     ----------
@@ -391,7 +391,7 @@ def remove_background(img) -> np.ndarray:
 
 
 def _resize_geometry(shape, size):
-    """Resized shape and the crop kept (SPEC 2.3): ``((rh, rw), (row slice, col slice))``."""
+    """Resized shape and the crop kept (docs/protocols.md): ``((rh, rw), (row slice, col slice))``."""
     height, width = size
     width_ratio = float(shape[1]) / width
     height_ratio = float(shape[0]) / height
@@ -561,7 +561,7 @@ def _reference_resize(img: np.ndarray, out_shape) -> np.ndarray:
 
 
 def resize_image(img, size, method: str = "fast") -> np.ndarray:
-    """Resize keeping the aspect ratio so that the image covers ``size``, then centre-crop (SPEC 2.3).
+    """Resize keeping the aspect ratio so that the image covers ``size``, then centre-crop (docs/protocols.md).
 
     The image is resized to ``size[0]`` rows or ``size[1]`` columns (whichever makes it cover the target;
     the other side uses Python's banker's ``round``), with ``skimage.transform.resize(mode='constant',
@@ -649,7 +649,7 @@ def crop_center_multiple(imgs, size) -> np.ndarray:
 
 def preprocess_signature(img, canvas_size, img_size=(170, 242), input_size=(150, 220),
                          method: str = "fast", binarize: bool = False) -> np.ndarray:
-    """Pre-process one signature as the original SigNet pipeline (SPEC 2.1).
+    """Pre-process one signature as the original SigNet pipeline (docs/protocols.md).
 
     Centre it on a ``canvas_size`` canvas and remove the background (:func:`normalize_image`), invert
     (background 0, ink bright), resize to ``img_size`` (:func:`resize_image`) and, when ``input_size`` is

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..cli import cli_main, positive_float, positive_int, unit_float
+from ..cli import add_device_arguments, cli_main, positive_float, positive_int, unit_float
 from .api import DEFAULT_CANVAS, SHIPPED_MODEL, enroll, verify
 from .user import UserFileError, load_user
 
@@ -51,13 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--allow-pickle", action="store_true",
                    help="unpickle the user_mapping of a --negatives file written by the original code")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-    e.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_device_arguments(e, gpu_idx=False)
 
     c = sub.add_parser("check", help="verify questioned signatures; prints JSON")
     c.add_argument("--user-file", required=True, help="user file written by `enroll`")
     c.add_argument("images", nargs="+", metavar="IMG", help="questioned signatures")
     c.add_argument("--model-path", default=None, help="model (default: the one recorded in the user file)")
-    c.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    add_device_arguments(c, gpu_idx=False)
     return p
 
 

@@ -1,4 +1,4 @@
-"""Enrol a user from a few reference signatures, and verify questioned signatures (SPEC 11.5, sigver#25).
+"""Enrol a user from a few reference signatures, and verify questioned signatures (docs/compatibility.md, sigver#25).
 
 Enrolment pre-processes the raw scans (:func:`sigver.preprocessing.preprocess_signature` on the canvas),
 extracts their features with the model, and trains the user's writer-dependent SVM (the original's
@@ -197,7 +197,7 @@ _POOL_FEATURES: dict = {}
 @functools.lru_cache(maxsize=4)
 def _synthetic_pool_images(writers: int, genuine: int, forgeries: int, seed: int, canvas: Tuple[int, int]):
     from ..datasets import SyntheticSignatures, load_dataset
-    from ..preprocessing.process_dataset import process_dataset
+    from ..preprocessing.pipeline import process_dataset
 
     ds = SyntheticSignatures(n_users=writers, genuine=genuine, forgeries=forgeries, seed=seed)
     with tempfile.TemporaryDirectory(prefix="sigver-pool-") as tmp:
@@ -248,7 +248,7 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
             raise EnrollmentError(f"--negatives {path}: cannot read it, it is truncated or corrupt "
                                   f"({type(e).__name__})") from None
     if "features" in files or "feats" in files:
-        from ..featurelearning.extract import load_features
+        from ..datasets.features import load_features
 
         f = load_features(path)
         recorded = str(f["model_sha256"]) if "model_sha256" in f else None

@@ -143,7 +143,7 @@ class EnrolledUser:
 
 
 def _jsonable(value):
-    from ..wd.results import jsonable
+    from ..evaluation.results import jsonable
 
     return jsonable(value)
 

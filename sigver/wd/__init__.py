@@ -2,8 +2,8 @@
 
 - :mod:`sigver.wd.data`: reproducible splits (the original's order of random draws), per-user training sets.
 - :mod:`sigver.wd.training`: per-user SVM pipelines, training and testing of all users (``n_jobs``).
-- :mod:`sigver.wd.metrics`: FRR, FAR, AUC, EER (global / user thresholds), deployment thresholds; shared by
-  ``wi``, ``metalearning`` and ``verify``.
+- the metrics (FRR, FAR, AUC, EER, deployment thresholds) are :mod:`sigver.evaluation.metrics`, shared by every
+  evaluating stage; ``sigver.wd.metrics`` / ``results`` / ``plots`` re-export their former contents.
 """
 from .data import (
     WDSplitError,
@@ -11,7 +11,7 @@ from .data import (
     get_random_forgeries_from_dev,
     split_train_test,
 )
-from .metrics import (
+from ..evaluation.metrics import (
     compute_metrics,
     error_rates,
     roc_auc,

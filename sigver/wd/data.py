@@ -1,4 +1,4 @@
-"""Splits of an exploitation set and training sets of writer-dependent classifiers (SPEC 5.2, 5.5).
+"""Splits of an exploitation set and training sets of writer-dependent classifiers (docs/protocols.md).
 
 Every function takes the random generator explicitly (a ``numpy.random.RandomState``; an int seed is accepted
 and turned into one) and draws from it in **exactly the order of the original code**, so that the same seed
@@ -229,7 +229,7 @@ def create_training_set_for_user(user: int, exp_train: Triple, num_forg_from_exp
 
 def select_test_samples(exp_test: Triple, num_gen_test: int, num_sk_test: Optional[int],
                         rng: RngLike) -> Dict[int, Tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The ``continual_sigver`` test protocol (SPEC 5.5): a fixed number of test samples of each kind per user.
+    """The ``continual_sigver`` test protocol (docs/protocols.md): a fixed number of test samples of each kind per user.
 
     Per user (ascending): ``num_sk_test`` of its skilled forgeries and ``num_gen_test`` of its test genuine
     signatures (both without replacement), and ``num_gen_test`` random forgeries, one random test genuine

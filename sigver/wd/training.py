@@ -1,4 +1,4 @@
-"""Writer-dependent classifiers: one SVM per user, trained and tested on features (SPEC 5.3-5.5).
+"""Writer-dependent classifiers: one SVM per user, trained and tested on features (docs/protocols.md).
 
 The per-user model is the original's: ``Pipeline([('scaler', StandardScaler(with_mean=False)),
 ('classifier', SVC(...))])`` with ``class_weight={1: n_neg / n_pos}``; scores are its ``decision_function``
@@ -21,7 +21,7 @@ import sklearn.svm
 
 from ..datasets.format import get_subset
 from . import data as wd_data
-from . import metrics
+from ..evaluation import metrics
 
 __all__ = [
     "train_wdclassifier_user", "test_user", "train_all_users", "test_all_users", "train_test_all_users",
@@ -316,7 +316,7 @@ def test_all_users(classifier_all_user: Dict[int, object], exp_test: Triple, glo
 
     * ``num_gen_test=None`` (the original sigver): per user, all its test genuine signatures, all its skilled
       forgeries, and as random forgeries the test genuine signatures of every other user.
-    * ``num_gen_test=k`` (continual_sigver, SPEC 5.5; needs ``rng``): per user, ``k`` test genuine,
+    * ``num_gen_test=k`` (continual_sigver, docs/protocols.md; needs ``rng``): per user, ``k`` test genuine,
       ``num_sk_test`` (default ``k``) skilled forgeries and ``k`` random forgeries from ``k`` distinct other
       users, drawn with :func:`sigver.wd.data.select_test_samples`. (The continual code took these
       positionally, ``test_all_users(classifiers, exp_test, k, global_threshold, rng)``; here they are
@@ -339,7 +339,7 @@ def test_all_users(classifier_all_user: Dict[int, object], exp_test: Triple, glo
     dict
         ``{'all_metrics': compute_metrics(...), 'predictions': {'genuinePreds': [...], 'randomPreds': [...],
         'skilledPreds': [...]}}``, one score array per user in ascending user order (the original's
-        result structure, SPEC 5.7).
+        result structure, docs/formats.md).
     """
     x_test, y_test, yforg_test = wd_data._unpack(exp_test, "exp_test")
     users = [int(u) for u in np.unique(y_test)]

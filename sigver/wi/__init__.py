@@ -1,4 +1,4 @@
-"""Writer-independent (WI) classification in the dissimilarity space (SPEC 8.2, continual_sigver).
+"""Writer-independent (WI) classification in the dissimilarity space (docs/protocols.md, continual_sigver).
 
 One SVM for all writers, trained on absolute feature differences ``|f_a - f_b|`` of development writers
 (pairs of the same writer = +1, of different writers = -1). A questioned signature is compared with each

@@ -1,4 +1,4 @@
-"""Splits and the dissimilarity-space training set of the writer-independent classifier (SPEC 8.2).
+"""Splits and the dissimilarity-space training set of the writer-independent classifier (docs/protocols.md).
 
 The random draws are those of the original ``continual_sigver`` code, in the same order, so a seed gives the
 same split and the same training pairs:

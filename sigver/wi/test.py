@@ -1,4 +1,4 @@
-"""Writer-independent evaluation CLI: ``python -m sigver.wi.test`` (SPEC 8.2).
+"""Writer-independent evaluation CLI: ``python -m sigver.wi.test`` (the protocol: ``docs/protocols.md``).
 
 One SVM in the dissimilarity space, trained per fold on pairs of development writers' genuine signatures,
 verifies every exploitation writer against its ``--gen-for-ref`` references (scores fused with ``--fusion``).
@@ -24,9 +24,9 @@ import numpy as np
 
 from ..cli import cli_main, nonnegative_int, positive_int
 from ..datasets import get_subset
-from ..wd import results as wd_results
-from ..wd.test import (
-    WDInputError,
+from ..evaluation import results as wd_results
+from ..evaluation.protocol import (
+    EvaluationInputError,
     add_output_arguments,
     add_source_arguments,
     add_svm_arguments,
@@ -77,28 +77,28 @@ def _check_users(args, y: np.ndarray, yforg: np.ndarray, source: str) -> None:
     need = args.gen_for_ref + args.gen_for_test
     for u in range(ea, eb):
         if genuine[u] < need:
-            raise WDInputError(f"exploitation writer {u} has {genuine[u]} genuine signatures, fewer than "
+            raise EvaluationInputError(f"exploitation writer {u} has {genuine[u]} genuine signatures, fewer than "
                                f"--gen-for-ref {args.gen_for_ref} + --gen-for-test {args.gen_for_test} = {need}")
         if skilled[u] < args.gen_for_test:
-            raise WDInputError(f"exploitation writer {u} has {skilled[u]} skilled forgeries, fewer than "
+            raise EvaluationInputError(f"exploitation writer {u} has {skilled[u]} skilled forgeries, fewer than "
                                f"--gen-for-test {args.gen_for_test} (each writer is tested on that many)")
     if eb - ea <= args.gen_for_test:
-        raise WDInputError(f"--gen-for-test {args.gen_for_test} random forgeries per writer need as many other "
+        raise EvaluationInputError(f"--gen-for-test {args.gen_for_test} random forgeries per writer need as many other "
                            f"exploitation writers; --exp-users {ea} {eb} has {eb - ea} writers")
     if args.gen_for_train < 2:
-        raise WDInputError("--gen-for-train must be at least 2 (the training pairs of a writer)")
+        raise EvaluationInputError("--gen-for-train must be at least 2 (the training pairs of a writer)")
     short = [u for u in range(da, db) if genuine[u] < args.gen_for_train]
     if short:
-        raise WDInputError(f"development writer {short[0]} has {genuine[short[0]]} genuine signatures, fewer than "
+        raise EvaluationInputError(f"development writer {short[0]} has {genuine[short[0]]} genuine signatures, fewer than "
                            f"--gen-for-train {args.gen_for_train} ({len(short)} such writer(s))")
     if db - da <= args.gen_for_train // 2:
-        raise WDInputError(f"--dev-users {da} {db}: {db - da} writers; the negative pairs of --gen-for-train "
+        raise EvaluationInputError(f"--dev-users {da} {db}: {db - da} writers; the negative pairs of --gen-for-train "
                            f"{args.gen_for_train} need more than {args.gen_for_train // 2}")
 
 
 def run_evaluation(args, features) -> Dict[str, Any]:
     """All folds on extracted features; returns ``{'folds', 'fold_results', 'users'}`` as
-    :func:`sigver.wd.test.run_evaluation`."""
+    :func:`sigver.wd.test.run_evaluation` returns."""
     exp_set = get_subset(features, range(*args.exp_users))
     dev_set = get_subset(features, range(*args.dev_users))
     rng = np.random.RandomState(args.seed)
@@ -108,7 +108,7 @@ def run_evaluation(args, features) -> Dict[str, Any]:
         start = time.perf_counter()
         _, res = train_test_all_users(exp_set, dev_set, args.svm_type, args.svm_c, args.svm_gamma,
                                       args.gen_for_train, args.gen_for_ref, args.gen_for_test, args.fusion,
-                                      args.thr, rng, progress=not args.no_progress)
+                                      args.thr, rng, progress=args.progress)
         m = dict(res["all_metrics"])
         seconds = time.perf_counter() - start
         folds.append({"fold": k, "thr": args.thr, "fusion": args.fusion, "seconds": seconds, "metrics": m})

@@ -1,4 +1,4 @@
-"""The writer-independent SVM, fused scores, and the evaluation of all exploitation writers (SPEC 8.2).
+"""The writer-independent SVM, fused scores, and the evaluation of all exploitation writers (docs/protocols.md).
 
 The classifier is the original's: ``Pipeline([('scaler', StandardScaler(with_mean=False)), ('classifier',
 SVC(...))])`` **without** class weights (the training set is balanced), trained once for all writers. A
@@ -17,7 +17,7 @@ import sklearn.preprocessing
 import sklearn.svm
 
 from ..wd import data as wd_data
-from ..wd import metrics
+from ..evaluation import metrics
 from . import data as wi_data
 
 __all__ = ["FUSIONS", "train_wiclassifier", "fused_scores", "test_all_users", "train_test_all_users"]

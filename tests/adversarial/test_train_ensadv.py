@@ -1,4 +1,4 @@
-"""``python -m sigver.adversarial.train_ensadv``: flags (SPEC 7.3), static models, rotation, checkpoints."""
+"""``python -m sigver.adversarial.train_ensadv``: flags (docs/protocols.md), static models, rotation, checkpoints."""
 from types import SimpleNamespace
 
 import pytest

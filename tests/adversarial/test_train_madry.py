@@ -1,4 +1,4 @@
-"""``python -m sigver.adversarial.train_madry``: flags (SPEC 7.2), eval-mode attack, checkpoints, robustness."""
+"""``python -m sigver.adversarial.train_madry``: flags (docs/protocols.md), eval-mode attack, checkpoints, robustness."""
 from types import SimpleNamespace
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""``python -m sigver.distillation.train``: flags of SPEC 8.1, files, fixes of SPEC 11.1 item 8, bad input."""
+"""``python -m sigver.distillation.train``: flags of docs/protocols.md, files, fixes of docs/compatibility.md, bad input."""
 import json
 
 import numpy as np

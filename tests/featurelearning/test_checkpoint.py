@@ -1,4 +1,4 @@
-"""Checkpoints: the original 3-tuple layout (SPEC 3.2), sidecar metadata, legacy files, bad input."""
+"""Checkpoints: the original 3-tuple layout (docs/formats.md), sidecar metadata, legacy files, bad input."""
 import json
 import os
 import warnings

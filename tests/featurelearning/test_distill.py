@@ -21,7 +21,7 @@ def test_flags_and_defaults_are_the_originals():
     argv = ["--s-model", "signet", "--logdir", "x"]
     old, new = vars(build_parser().parse_args(argv)), vars(new_parser().parse_args(argv))
     assert old.pop("d_users") == [350, 881] and new.pop("d_users") is None
-    assert old == new  # every other flag and default is the new command's (SPEC 8.1 values, tested there)
+    assert old == new  # every other flag and default is the new command's (the continual code's values, tested there)
     assert build_parser().prog == "python -m sigver.featurelearning.distill"
 
 

@@ -1,4 +1,4 @@
-"""SigNet / SigNet-F losses (SPEC 3.6) against hand-computed values, and the no-genuine-batch bug (SPEC 11.1-2)."""
+"""SigNet / SigNet-F losses (docs/protocols.md) against hand-computed values, and the no-genuine-batch bug (docs/compatibility.md)."""
 import math
 
 import pytest

@@ -1,4 +1,4 @@
-"""SigNet family: state-dict keys and shapes against the tables of SPEC 3.1 / 3.3, forward shapes, registry."""
+"""SigNet family: state-dict keys and shapes against the tables of docs/formats.md / 3.3, forward shapes, registry."""
 import pytest
 import torch
 
@@ -17,7 +17,7 @@ BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 
 
 def _block(prefix, weight_shape):
-    """Keys of one conv-bn-relu / linear-bn-relu block as listed in SPEC 3.1."""
+    """Keys of one conv-bn-relu / linear-bn-relu block as listed in docs/formats.md"""
     layer = "conv" if len(weight_shape) == 4 else "fc"
     out = weight_shape[0]
     rows = [(f"{prefix}.{layer}.weight", list(weight_shape))]
@@ -25,7 +25,7 @@ def _block(prefix, weight_shape):
     return rows
 
 
-# SPEC 3.1: the 42 entries of SigNet's state dict, in order
+# docs/formats.md: the 42 entries of SigNet's state dict, in order
 SIGNET_TABLE = (
     _block("conv_layers.conv1", (96, 1, 11, 11))
     + _block("conv_layers.conv2", (256, 96, 5, 5))
@@ -35,7 +35,7 @@ SIGNET_TABLE = (
     + _block("fc_layers.fc1", (2048, 3840))
     + _block("fc_layers.fc2", (2048, 2048))
 )
-# SPEC 3.3: SigNet_thin (128 channels from conv2 on, 1920 -> 1024 -> 1024)
+# docs/formats.md: SigNet_thin (128 channels from conv2 on, 1920 -> 1024 -> 1024)
 THIN_TABLE = (
     _block("conv_layers.conv1", (96, 1, 11, 11))
     + _block("conv_layers.conv2", (128, 96, 5, 5))
@@ -45,7 +45,7 @@ THIN_TABLE = (
     + _block("fc_layers.fc1", (1024, 1920))
     + _block("fc_layers.fc2", (1024, 1024))
 )
-# SPEC 3.3: SigNet_smaller (no conv4, the last conv block is named conv5; a single fc1)
+# docs/formats.md: SigNet_smaller (no conv4, the last conv block is named conv5; a single fc1)
 SMALLER_TABLE = (
     _block("conv_layers.conv1", (96, 1, 11, 11))
     + _block("conv_layers.conv2", (256, 96, 5, 5))
@@ -55,7 +55,7 @@ SMALLER_TABLE = (
 )
 
 CASES = [
-    # class, table, feature size, trainable parameters (SPEC 3.1 / 3.3)
+    # class, table, feature size, trainable parameters (docs/formats.md / 3.3)
     (SigNet, SIGNET_TABLE, 2048, 15_792_160),
     (SigNet_thin, THIN_TABLE, 1024, 3_781_152),
     (SigNet_smaller, SMALLER_TABLE, 2048, 10_265_888),
@@ -118,7 +118,7 @@ def test_forward_shape_and_relu(built, cls):
 
 
 def test_intermediate_shapes_match_spec(built):
-    """SPEC 3.1 table: 96x35x53 -> 96x17x26 -> 256x17x26 -> 256x8x12 -> ... -> 256x3x5."""
+    """docs/formats.md table: 96x35x53 -> 96x17x26 -> 256x17x26 -> 256x8x12 -> ... -> 256x3x5."""
     model = built[SigNet].eval()
     x = torch.zeros(1, 1, 150, 220)
     shapes = []

@@ -1,4 +1,4 @@
-"""``python -m sigver.featurelearning.train``: flags, files, bug fixes of SPEC 11.1 (1-3), DDP, learning."""
+"""``python -m sigver.featurelearning.train``: flags, files, bug fixes of docs/compatibility.md (1-3), DDP, learning."""
 import json
 import subprocess
 import sys

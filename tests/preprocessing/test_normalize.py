@@ -1,4 +1,4 @@
-"""Pre-processing compatibility (SPEC 2.1-2.3, 9.4) and fast == reference equality."""
+"""Pre-processing compatibility (docs/protocols.md) and fast == reference equality."""
 import warnings
 
 import numpy as np
@@ -17,8 +17,8 @@ from sigver.preprocessing.normalize import (
 )
 
 SAMPLES = ["some_signature", "a1", "a2", "b1", "b2"]
-# SPEC 9.4: Otsu T, fg bbox rows / cols, CoM offset, sum / non-zero / max of the 150x220 output
-SPEC_9_4 = {
+# docs/formats.md: Otsu T, fg bbox rows / cols, CoM offset, sum / non-zero / max of the 150x220 output
+REFERENCE_VALUES = {
     "some_signature": (162, (42, 351), (27, 585), (163, 206), 109129, 1634, 213),
     "a1": (181, (41, 666), (42, 1063), (281, 393), 127756, 2618, 188),
     "a2": (166, (152, 664), (64, 1244), (235, 447), 140057, 2338, 222),
@@ -61,7 +61,7 @@ def test_golden_samples(samples, golden, name, method):
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_spec_9_4_values(samples, name):
-    threshold, rows, cols, center, total, nonzero, maximum = SPEC_9_4[name]
+    threshold, rows, cols, center, total, nonzero, maximum = REFERENCE_VALUES[name]
     for method in ("fast", "reference"):
         loc = find_signature(samples[name], method=method)
         assert loc.threshold == threshold
@@ -185,7 +185,7 @@ def test_resize_image_fast_equals_skimage():
 
 
 def test_resize_geometry_of_builtin_canvases():
-    # SPEC 2.3 table: resized size and kept crop of each canvas
+    # docs/protocols.md table: resized size and kept crop of each canvas
     for canvas in [(952, 1360), (600, 850), (730, 1042), (700, 1000), (2078, 3307), (840, 1360)]:
         img = np.zeros(canvas, np.uint8)
         img[canvas[0] // 2, canvas[1] // 2] = 255

@@ -1,4 +1,4 @@
-"""process_dataset: library function and CLI (SPEC 1.4, 2.5) on tiny readers."""
+"""process_dataset: library function and CLI (docs/formats.md) on tiny readers."""
 import os
 import subprocess
 import sys
@@ -10,13 +10,8 @@ import pytest
 from sigver.datasets.base import SignatureDataset
 from sigver.datasets.format import load_dataset
 from sigver.preprocessing.normalize import preprocess_signature
-from sigver.preprocessing.process_dataset import (
-    WriterLostError,
-    _canvas_from_extents,
-    main,
-    measure_canvas,
-    process_dataset,
-)
+from sigver.preprocessing.pipeline import WriterLostError, _canvas_from_extents, measure_canvas, process_dataset
+from sigver.preprocessing.process_dataset import main
 
 REPO = Path(__file__).resolve().parents[2]
 

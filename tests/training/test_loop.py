@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from sigver.featurelearning.data import as_generator
-from sigver.featurelearning.loop import TrainingError, TrainLoop, git_revision, write_run_info
+from sigver.training.batching import as_generator
+from sigver.training.loop import TrainingError, TrainLoop, git_revision, write_run_info
 
 
 class Tiny(nn.Module):

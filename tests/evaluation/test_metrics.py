@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import sklearn.metrics as skm
 
-from sigver.wd import metrics as M
+from sigver.evaluation import metrics as M
 
 # user A: no ties. Sorted: .9g .5s .4g .2s .1g -.3s
 GA, SA, RA = [0.9, 0.4, 0.1], [0.5, 0.2, -0.3], [-1.0, 0.0, 0.2, 0.05]

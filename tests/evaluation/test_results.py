@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from sigver.wd import results as R
+from sigver.evaluation import results as R
 
 
 def predictions(n_folds=2, users=(0, 1, 2), seed=0):

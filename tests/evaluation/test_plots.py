@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from sigver.wd import plots as P
+from sigver.evaluation import plots as P
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from sigver.featurelearning.data import DataSplitError, DeviceBatches, as_generator, crop_batch, split_indices
+from sigver.training.batching import DataSplitError, DeviceBatches, as_generator, crop_batch, split_indices
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from sigver.featurelearning.logging import LoggingError, Logger, MultiLogger, record_scalars
-from sigver.featurelearning.loop import TrainLoop
+from sigver.training.logging import LoggingError, Logger, MultiLogger, record_scalars
+from sigver.training.loop import TrainLoop
 from sigver.featurelearning.train import main
 
 FAST = ["--model", "signet_thin", "--batch-size", "16", "--device", "cpu", "--no-progress", "--users", "0", "8"]
@@ -127,7 +127,7 @@ def test_tensorboard_curves_from_training(capsys, tmp_path, tiny_dataset):
 
 def test_tensorboard_logger_direct(tmp_path):
     pytest.importorskip("tensorboard")
-    from sigver.featurelearning.logging import TensorBoardLogger
+    from sigver.training.logging import TensorBoardLogger
 
     with TensorBoardLogger(tmp_path) as lg:
         for i in range(3):
@@ -197,7 +197,7 @@ def _curve(client, win, env):
 
 
 def test_visdom_logger_direct(visdom_server):
-    from sigver.featurelearning.logging import VisdomLogger
+    from sigver.training.logging import VisdomLogger
 
     port, client = visdom_server
     lg = VisdomLogger(port, env="direct")
@@ -223,7 +223,7 @@ def test_visdom_curves_from_training(capsys, tmp_path, tiny_dataset, visdom_serv
 
 def test_visdom_without_server_is_one_line(capsys, tmp_path, tiny_dataset):
     pytest.importorskip("visdom")
-    from sigver.featurelearning.logging import VisdomLogger
+    from sigver.training.logging import VisdomLogger
 
     port = _free_port()
     with pytest.raises(LoggingError, match="no visdom server"):

@@ -1,0 +1,358 @@
+"""SigNet / SigNet-F training, the library behind ``python -m sigver.featurelearning.train``.
+
+The command module (:mod:`sigver.featurelearning.train`) only parses and calls :func:`run`; the adversarial
+trainers build on :func:`build_parser` and :func:`run` with their own step (``make_step``). What every
+trainer shares (run flags, device, run folder, optimiser, resume, the loop) is :mod:`sigver.training`; here is
+what is SigNet's: the data selection (:func:`prepare_data`), the model with its heads (:class:`Net`), the
+step (:func:`training_step`) and the validation (:func:`evaluate_split`).
+"""
+from __future__ import annotations
+
+import argparse
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..cli import positive_int, unit_float
+from ..datasets import get_subset, load_dataset, remove_forgeries
+from ..training.batching import VAL_FRACTION, DataSplitError, DeviceBatches, as_generator, split_indices
+from ..training.loop import TrainingError, TrainLoop
+from ..training.run import (add_run_arguments, add_sgd_arguments, args_record, check_run_folder, distributed_run,
+                            fit_run, log, sgd_step_lr)
+from .checkpoint import load_checkpoint, resolve_input_size, save_checkpoint
+from .augment import AUGMENTATIONS, Augmenter
+from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss
+from .models import INPUT_SIZE, available_models, create_model, make_heads
+from .recipes import TRAINING_RECIPES
+
+__all__ = ["build_parser", "prepare_data", "evaluate_split", "training_step", "run", "TrainContext", "Net",
+           "VAL_FRACTION"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# arguments
+# ---------------------------------------------------------------------------------------------------
+
+def build_parser(prog: str = "python -m sigver.featurelearning.train",
+                 description: str = "Train SigNet (writer classification) or SigNet-F (--forg --lamb) on a "
+                                    "dataset file.",
+                 loss_type: bool = True) -> argparse.ArgumentParser:
+    """The command-line parser (original flags and defaults, docs/protocols.md, plus the new ones).
+
+    Other training commands (adversarial training) start from it: ``prog`` and ``description`` name them,
+    ``loss_type=False`` leaves out ``--loss-type`` (their originals had none).
+    """
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--dataset-path", help="dataset .npz file (or .npy folder) from process_dataset")
+    p.add_argument("--input-size", nargs=2, type=positive_int, default=INPUT_SIZE, metavar=("H", "W"),
+                   help="crop size (default: 150 220)")
+    p.add_argument("--users", nargs=2, type=int, default=(350, 881), metavar=("A", "B"),
+                   help="train on writer indices range(A, B) (default: 350 881, GPDS development set)")
+    p.add_argument("--model", "-m", required=True, choices=list(available_models), help="architecture")
+    p.add_argument("--batch-size", type=positive_int, default=32)
+    add_sgd_arguments(p, epochs=20)
+    p.add_argument("--checkpoint", help="initialise from this .pth (fine-tuning); with --test: the model to test")
+    p.add_argument("--test", action="store_true", help="evaluate --checkpoint on the validation split and exit")
+    p.add_argument("--forg", action="store_true", help="SigNet-F: also learn to detect forgeries (needs --lamb)")
+    p.add_argument("--lamb", type=unit_float, default=None, help="weight of the forgery loss, e.g. 0.95")
+    if loss_type:
+        p.add_argument("--loss-type", choices=LOSS_TYPES, default="L2",
+                       help="SigNet-F loss: L2 = writer CE on genuine only (default), L1 = on all samples")
+    p.add_argument("--recipe", choices=list(TRAINING_RECIPES), default=None,
+                   help="a preset of the defaults of these flags (flags given explicitly win): 'original' = "
+                        "the original code's; 'real' = the recipe measured best across real datasets "
+                        f"({', '.join(f'--{k.replace(chr(95), chr(45))} {v}' for k, v in TRAINING_RECIPES['real'].items())})")
+    p.add_argument("--augment", choices=list(AUGMENTATIONS), default="none",
+                   help="training augmentation policy (default: none, as the original); 'scanner': random "
+                        "affine jitter, stroke width, blur, ink intensity and binarisation, on the device")
+    add_run_arguments(p, seed=42)
+    return p
+
+
+# ---------------------------------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------------------------------
+
+def prepare_data(dataset_path, users, forg: bool):
+    """Load the dataset file, keep ``range(*users)``, drop forgeries unless ``forg``, re-encode labels.
+
+    Returns
+    -------
+    x : ndarray of uint8 (N, 1, H, W)
+    y : ndarray of int64 (N,), labels 0..C-1
+    yforg : ndarray of int64 (N,)
+    classes : ndarray (C,)
+        Writer index (in the dataset file) of each label.
+    writer_ids : list (C,)
+        The original writer ids (``user_mapping``) of each label.
+
+    Raises
+    ------
+    DatasetFileError, DataSplitError
+        Missing file; ``users`` outside the data; fewer than 2 writers left.
+    """
+    data = load_dataset(dataset_path)
+    n_users = data.n_users
+    a, b = int(users[0]), int(users[1])
+    if a < 0 or b <= a:
+        raise DataSplitError(f"--users {a} {b}: expected 0 <= A < B (writer indices range(A, B))")
+    if b > n_users:
+        raise DataSplitError(f"--users {a} {b}: {dataset_path} has {n_users} writers (indices 0..{n_users - 1}); "
+                             f"pass --users A B with B <= {n_users}, e.g. --users 0 {n_users}")
+    data = get_subset(data, range(a, b))
+    if not forg:
+        data = remove_forgeries(data)
+    y_raw = np.asarray(data.y)
+    classes, y = np.unique(y_raw, return_inverse=True)
+    if len(classes) < 2:
+        raise DataSplitError(f"--users {a} {b} selects {len(classes)} writer(s) with signatures in "
+                             f"{dataset_path}; writer classification needs at least 2")
+    writer_ids = [data.user_mapping[c].item() if hasattr(data.user_mapping[c], "item") else data.user_mapping[c]
+                  for c in classes]
+    return (np.ascontiguousarray(data.x), y.astype(np.int64), np.asarray(data.yforg, dtype=np.int64),
+            classes, writer_ids)
+
+
+@torch.no_grad()
+def evaluate_split(model: nn.Module, classification: nn.Module, forg_layer: Optional[nn.Module],
+                   data: DeviceBatches, batch_size: int, rank: int = 0, world_size: int = 1) -> Dict[str, Any]:
+    """Validation metrics, averaged per sample (not per batch), with the modules as they are (eval mode).
+
+    Returns
+    -------
+    dict
+        ``val_loss``, ``val_acc`` (writer CE and accuracy on genuine samples; None when there are none) and
+        with ``forg_layer``: ``val_forg_loss``, ``val_forg_acc``. Under DDP the sums are all-reduced.
+    """
+    sums: Dict[str, torch.Tensor] = {}
+    for xb, yb, fb in data.eval_batches(batch_size, rank, world_size):
+        feats = model(xb)
+        stats = classification_stats(classification(feats), yb, fb,
+                                     forg_layer(feats) if forg_layer is not None else None)
+        for k, v in stats.items():
+            sums[k] = sums.get(k, 0) + v
+    keys = ["n_genuine", "class_loss_sum", "class_correct"] + (["n", "forg_loss_sum", "forg_correct"]
+                                                               if forg_layer is not None else [])
+    vec = torch.stack([torch.as_tensor(sums.get(k, 0.0), dtype=torch.float64, device=data.device).reshape(())
+                       for k in keys])
+    if world_size > 1:
+        torch.distributed.all_reduce(vec)
+    s = dict(zip(keys, vec.tolist()))
+    out: Dict[str, Any] = {"val_loss": None, "val_acc": None}
+    if s["n_genuine"] > 0:
+        out["val_loss"] = s["class_loss_sum"] / s["n_genuine"]
+        out["val_acc"] = s["class_correct"] / s["n_genuine"]
+    if forg_layer is not None and s["n"] > 0:
+        out["val_forg_loss"] = s["forg_loss_sum"] / s["n"]
+        out["val_forg_acc"] = s["forg_correct"] / s["n"]
+    return out
+
+
+def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[float] = None,
+                  loss_type: str = "L2") -> Dict[str, torch.Tensor]:
+    """Forward and loss of one training batch (the ``step`` of :class:`TrainLoop`).
+
+    Parameters
+    ----------
+    net : nn.Module
+        ``x -> (writer logits, forgery logits or None)`` (the model with its heads).
+    batch : (x, y, yforg)
+    forg, lamb, loss_type
+        SigNet-F loss (``--forg --lamb --loss-type``); plain SigNet loss when ``forg`` is False.
+
+    Returns
+    -------
+    dict
+        ``loss``, ``acc`` (writer accuracy; on genuine samples under SigNet-F) and with ``forg`` the terms of
+        :func:`signet_f_loss` and ``forg_acc``.
+    """
+    xb, yb, fb = batch
+    logits, forg_logits = net(xb)
+    if forg:
+        out = signet_f_loss(logits, forg_logits, yb, fb, lamb, loss_type)
+        genuine = fb == 0
+        correct = ((logits.argmax(1) == yb) & genuine).sum()
+        out["forg_acc"] = ((forg_logits.reshape(-1) > 0) == (fb > 0)).float().mean()
+        # accuracy over the genuine samples of the batch, weighted later by batch size (approximate)
+        out["acc"] = correct.double() / genuine.sum().clamp(min=1)
+    else:
+        out = {"loss": signet_loss(logits, yb)}
+        out["acc"] = (logits.argmax(1) == yb).float().mean()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------------
+
+def _check_args(args) -> None:
+    if args.forg and args.lamb is None:
+        raise TrainingError("--forg needs --lamb (weight of the forgery loss in [0, 1], e.g. --lamb 0.95)")
+    if args.test and not args.checkpoint:
+        raise TrainingError("--test needs --checkpoint (the .pth to evaluate)")
+    if args.resume is not None and args.checkpoint and not args.test:
+        raise TrainingError("--resume and --checkpoint exclude each other: --resume continues a run from its "
+                            "training state, --checkpoint starts a new one from a model")
+    if args.dataset_path is None:
+        raise TrainingError("--dataset-path is required (a .npz from `python -m sigver.preprocessing."
+                            "process_dataset` or `python -m sigver.datasets.synthetic --npz FILE`)")
+    check_run_folder(args)
+
+
+def _init_from_checkpoint(path, arch, model, classification, forg_layer) -> str:
+    loaded = load_checkpoint(path, arch=arch)
+    model.load_state_dict(loaded.model.state_dict())
+    notes = []
+    for name, have, got in (("classification", classification, loaded.classification_layer),
+                            ("forgery", forg_layer, loaded.forg_layer)):
+        if have is None:
+            continue
+        if got is not None and got.weight.shape == have.weight.shape:
+            have.load_state_dict(got.state_dict())
+        else:
+            notes.append(f"{name} head newly initialised")
+    return f"initialised from {path}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+class TrainContext(SimpleNamespace):
+    """What a training command that changes the step function gets (see :func:`run`).
+
+    Attributes: ``args``, ``device``, ``model``, ``classification``, ``forg_layer`` (None without
+    ``--forg``), ``net`` (model and heads, ``x -> (writer logits, forgery logits or None)``, DDP-wrapped
+    under torchrun), ``n_classes``, ``classes``, and ``loop`` (the :class:`TrainLoop`, set before training
+    starts; ``loop.global_step`` counts the optimiser steps done, across ``--resume``).
+    """
+
+
+def run(args, make_step: Optional[Callable[[TrainContext, Callable], Callable]] = None) -> int:
+    """Train (or ``--test``) with parsed arguments; ``make_step(context, signet_step)`` may replace the step.
+
+    ``signet_step(batch)`` is the SigNet / SigNet-F step (forward of ``net``, loss and accuracy); the step
+    returned by ``make_step`` is given every training batch and returns a dict with ``loss`` (see
+    :class:`~sigver.featurelearning.loop.TrainLoop`). It is built after the data and model are ready and
+    before anything is written to ``--logdir``, so it may raise :class:`TrainingError` on bad input.
+    """
+    _check_args(args)
+    with distributed_run(args) as (device, rank, world):
+        return _run(args, device, rank, world, rank == 0, make_step)
+
+
+def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_step=None) -> int:
+    torch.manual_seed(args.seed)
+    args.input_size = resolve_input_size(args.input_size, arch=args.model)
+    x, y, yforg, classes, writer_ids = prepare_data(args.dataset_path, args.users, args.forg)
+    n_classes = len(classes)
+    split_gen = as_generator(args.seed)
+    train_idx, val_idx = split_indices(len(y), VAL_FRACTION, split_gen)
+    full = DeviceBatches(x, y, yforg, tuple(args.input_size), device, channels_last=args.channels_last)
+    train_data, val_data = full.subset(train_idx), full.subset(val_idx)
+    del full
+    if len(train_data) < world:
+        raise DataSplitError(f"{len(train_data)} training images cannot be shared by {world} processes")
+    log(f"{len(y)} images of {n_classes} writers: {len(train_data)} for training, "
+        f"{len(val_data)} for validation", is_main)
+
+    model = create_model(args.model)
+    if tuple(args.input_size) != tuple(model.input_size):
+        raise TrainingError(f"--input-size {args.input_size[0]} {args.input_size[1]}: {args.model} takes "
+                            f"{model.input_size[0]}x{model.input_size[1]} inputs")
+    classification, forg_layer = make_heads(model.feature_space_size, n_classes, forg=args.forg)
+
+    if args.test:
+        loaded = load_checkpoint(args.checkpoint, device=device, arch=args.model)
+        if loaded.classification_layer is None or loaded.classification_layer.out_features != n_classes:
+            have = None if loaded.classification_layer is None else loaded.classification_layer.out_features
+            raise TrainingError(f"{args.checkpoint}: its classification head has {have} classes, --users "
+                                f"{args.users[0]} {args.users[1]} gives {n_classes}")
+        metrics = evaluate_split(loaded.model, loaded.classification_layer.eval(),
+                                 loaded.forg_layer if args.forg else None, val_data, args.batch_size, rank, world)
+        log("Test. " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if v is not None), is_main)
+        return 0
+
+    if args.checkpoint:
+        log(_init_from_checkpoint(args.checkpoint, args.model, model, classification, forg_layer), is_main)
+
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model.to(device, memory_format=memory_format)
+    classification.to(device)
+    if forg_layer is not None:
+        forg_layer.to(device)
+
+    params = list(model.parameters()) + list(classification.parameters())
+    if forg_layer is not None:
+        params += list(forg_layer.parameters())
+    optimizer, scheduler = sgd_step_lr(params, args)
+
+    # the forward of one training step: model + heads together, so that DDP syncs all their gradients
+    heads = nn.ModuleDict({"classification": classification})
+    if forg_layer is not None:
+        heads["forg"] = forg_layer
+    net: nn.Module = Net(model, heads)
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    if args.compile:
+        if device.type == "cuda":
+            net = torch.compile(net)
+        else:
+            log("--compile: ignored on CPU", is_main)
+
+    augment_gen = as_generator(args.seed + 2)
+    augmenter = Augmenter(args.augment, augment_gen) if getattr(args, "augment", "none") != "none" else None
+
+    def step(batch):
+        if augmenter is not None:
+            batch = augmenter(batch)
+        return training_step(net, batch, args.forg, args.lamb, args.loss_type)
+
+    context = None
+    if make_step is not None:
+        context = TrainContext(args=args, device=device, model=model, classification=classification,
+                               forg_layer=forg_layer, net=net, n_classes=n_classes, classes=classes, loop=None)
+        step = make_step(context, step)
+
+    def evaluate(epoch):
+        return evaluate_split(model, classification, forg_layer, val_data, args.batch_size, rank, world)
+
+    training_args = args_record(args)
+
+    def save_model(path, info):
+        save_checkpoint(path, model, classification, forg_layer, metadata={
+            "training_args": training_args,
+            "classes": [int(c) for c in classes],
+            "writer_ids": writer_ids,
+            "epoch": info["epoch"],
+            "metrics": {k: info.get(k) for k in ("val_loss", "val_acc", "val_forg_loss", "val_forg_acc")
+                        if k in info},
+        })
+
+    data_gen = as_generator(args.seed + 1)
+    loop = TrainLoop(
+        modules={"model": model, "classification": classification, **({"forg": forg_layer} if forg_layer else {})},
+        optimizer=optimizer, scheduler=scheduler,
+        train_batches=lambda epoch: train_data.train_batches(args.batch_size, data_gen, rank, world),
+        num_batches=lambda epoch: train_data.num_batches(args.batch_size, rank, world),
+        step=step, evaluate=evaluate, save_model=save_model, logdir=args.logdir, epochs=args.epochs,
+        generators={"data": data_gen, "augment": augment_gen}, monitor="val_acc", mode="max", grad_clip_value=10.0, amp=args.amp,
+        device=device, progress=args.progress, is_main=is_main)
+    if context is not None:
+        context.loop = loop
+
+    return fit_run(loop, args, training_args, is_main)
+
+
+class Net(nn.Module):
+    """Model and heads in one module: ``x -> (writer logits, forgery logits or None)``."""
+
+    def __init__(self, model: nn.Module, heads: nn.ModuleDict):
+        super().__init__()
+        self.model = model
+        self.heads = heads
+
+    def forward(self, x):
+        feats = self.model(x)
+        forg = self.heads["forg"](feats) if "forg" in self.heads else None
+        return self.heads["classification"](feats), forg
+
