@@ -117,8 +117,14 @@ def test_lower_layers_do_not_import_the_stages():
              "sigver.training": stages + ("sigver.featurelearning", "sigver.evaluation"),
              "sigver.evaluation": stages + ("sigver.training",),
              "sigver.featurelearning": stages + ("sigver.evaluation",)}
+    # the original's command paths kept as leaves that nothing imports: python -m sigver.featurelearning.distill
+    # runs the distillation stage (the continual-learning code put it there)
+    aliases = {"sigver.featurelearning.distill"}
     offences = []
     for module in MODULES:
+        if module in aliases:
+            assert module in COMMANDS, f"{module} is listed as a command alias but is not a command module"
+            continue
         banned = rules.get(_package(module), ())
         for target, _, line in _imports(module):
             if any(target == b or target.startswith(b + ".") for b in banned):

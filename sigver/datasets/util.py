@@ -10,7 +10,7 @@ original name               where it is now
                             dict, so ``user_mapping[i]`` works and ``.item()`` is not needed)
 ``get_subset``              :func:`sigver.datasets.get_subset`
 ``remove_forgeries``        :func:`sigver.datasets.remove_forgeries`
-``process_dataset``         :func:`sigver.preprocessing.process_dataset.process_dataset` (returns the
+``process_dataset``         :func:`sigver.preprocessing.pipeline.process_dataset` (returns the
                             loaded file instead of ``None``)
 ``process_dataset_images``  below: the original's in-memory loop with any ``preprocess_fn``
 =========================== ===========================================================================
@@ -30,7 +30,7 @@ def process_dataset(dataset, save_path, img_size: Tuple[int, int] = (170, 242), 
                     **kwargs):
     """Pre-process a reader's images into a dataset file: :func:`sigver.preprocessing.process_dataset.
     process_dataset` (same first four arguments as the original; ``workers``, ``canvas_size``, ...)."""
-    from ..preprocessing.process_dataset import process_dataset as _process  # imported late: preprocessing uses us
+    from ..preprocessing.pipeline import process_dataset as _process  # imported late: preprocessing uses us
 
     return _process(dataset, save_path, img_size, subset, **kwargs)
 

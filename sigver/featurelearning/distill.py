@@ -2,7 +2,7 @@
 
 Viana et al.'s code ran teacher -> student distillation with continual learning as ``python -m
 sigver.featurelearning.distill``. This module keeps that command, its flags and its defaults, and runs the same
-code as ``python -m sigver.distillation.train`` (:func:`sigver.distillation.train.run`). The one default that
+code as ``python -m sigver.distillation.train`` (:func:`sigver.distillation.trainer.run`). The one default that
 differs between the two spellings is the original's ``--d-users 350 881``: its inverted ``data.npz`` labels
 the images with the GPDS writer indices 350..880, and the teacher class is ``y - 350``. The new command keeps
 every row by default (``y`` = teacher class, as ``python -m sigver.distillation.invert`` writes it), so with
@@ -34,7 +34,7 @@ ORIGINAL_D_USERS = (350, 881)
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``sigver.distillation.train`` with this command's name and the original's defaults."""
-    from ..distillation.train import build_parser as distill_parser
+    from ..distillation.trainer import build_parser as distill_parser
 
     p = distill_parser()
     p.prog = "python -m sigver.featurelearning.distill"
@@ -56,7 +56,7 @@ def _one_line(message, category, filename, lineno, file=None, line=None):
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m sigver.featurelearning.distill`` (see ``--help``)."""
-    from ..distillation.train import run
+    from ..distillation.trainer import run
 
     args = build_parser().parse_args(argv)
     with warnings.catch_warnings():
