@@ -33,6 +33,8 @@ setup(
         "notebook": ["notebook", "nbclient", "nbformat", "ipykernel"],
         # compiled kernels for the pre-processing (bit-identical results; scipy is used without it)
         "fast": ["numba>=0.59"],
+        # per-user evaluation and pre-processing on a Dask cluster (--scheduler; sigver.distributed)
+        "dask": ["dask[distributed]>=2023.1"],
         "test": ["pytest>=7"],
     },
     entry_points={"console_scripts": ["sigver=sigver.__main__:main"]},
