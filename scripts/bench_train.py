@@ -179,6 +179,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--skip-inference", action="store_true")
     p.add_argument("--repeats", type=int, default=5, help="alternating rounds (default 5; medians reported)")
+    p.add_argument("--json", default=None, metavar="PATH",
+                   help="also write the medians (images/s) and the peak GPU memory as JSON (scripts/gpu_check.py)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -224,7 +226,18 @@ def main(argv=None) -> int:
         ratios = [oi / bi for bi, oi in zip(b, o)]
         print(f"{name:10s} {np.median(b):15.1f} {np.median(o):12.1f} {np.median(ratios):6.2f}x   "
               f"[{', '.join(f'{q:.2f}' for q in ratios)}]")
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    if peak is not None:
+        print(f"peak GPU memory: {peak / 2 ** 20:.0f} MiB (torch.cuda.max_memory_allocated)")
     print(f"(total {time.perf_counter() - t:.0f} s)")
+    if args.json:
+        import json
+
+        summary = {name: {"baseline": float(np.median(b)), "ours": float(np.median(o))}
+                   for name, (b, o) in results.items() if b}
+        summary.update(model=args.model, batch_size=args.batch_size, amp=args.amp, channels_last=args.channels_last,
+                       device=str(device), gpu=gpu, peak_memory_bytes=peak)
+        Path(args.json).write_text(json.dumps(summary, indent=2))
     return 0
 
 

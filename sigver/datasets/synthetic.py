@@ -20,6 +20,7 @@ import sys
 from typing import Optional, Sequence
 
 from ..cli import add_progress_argument, cli_main, nonnegative_int, positive_int
+from ..distributed import add_scheduler_argument, cluster
 from ..errors import SigverError
 from ..shapes import IMG_SIZE
 # the generator lives in synthetic_sim (simulation), synthetic_render (images) and synthetic_write (reader,
@@ -68,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="processes (default: number of CPUs); the output does not depend on it")
     parser.add_argument("--overwrite", action="store_true",
                         help="write into a non-empty --out folder that is not a previous synthetic output")
+    add_scheduler_argument(parser, "the --npz pre-processing (--out is written by --workers processes here)")
     add_progress_argument(parser)
     return parser
 
@@ -77,10 +79,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.out is None and args.npz is None and args.contact_sheet is None:
         raise SigverError("nothing to do: give --out DIR, --npz FILE and/or --contact-sheet PNG")
-    res = generate_dataset(args.users, args.genuine, args.forgeries, args.seed, out=args.out, npz=args.npz,
-                           first_user=args.first_user, workers=args.workers, overwrite=args.overwrite,
-                           img_size=tuple(args.image_size), contact_sheet=args.contact_sheet,
-                           progress=args.progress)
+    with cluster(args.scheduler):
+        res = generate_dataset(args.users, args.genuine, args.forgeries, args.seed, out=args.out, npz=args.npz,
+                               first_user=args.first_user, workers=args.workers, overwrite=args.overwrite,
+                               img_size=tuple(args.image_size), contact_sheet=args.contact_sheet,
+                               progress=args.progress)
     n = args.users * (args.genuine + args.forgeries)
     if res.folder is not None:
         print(f"wrote {n} images of {args.users} writers to {res.folder}")

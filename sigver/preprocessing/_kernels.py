@@ -24,7 +24,8 @@ The kernels here compute the same float64 values **bit for bit**, with less work
 - :func:`zoom_bilinear` is the bilinear zoom of ``normalize._resize_sparse`` (products and sums in the
   order of scipy's ``NI_ZoomShift``) without numpy's temporaries.
 
-numba is optional (``pip install sigver[fast]``). When it cannot be imported, or when the environment
+numba is a dependency of ``pip install sigver`` (the ``fast`` extra is kept as an empty alias). When it cannot
+be imported (a platform without its wheels; :func:`warm_up` then says so once, on stderr), or when the environment
 variable ``SIGVER_NO_NUMBA=1`` is set (numba is then not even imported), :data:`AVAILABLE` is ``False`` and
 :mod:`~sigver.preprocessing.normalize` uses scipy (same results). Compiled kernels are cached on disk
 (``cache=True``); call :func:`warm_up` before timing or before starting workers so that the first image does
@@ -433,6 +434,22 @@ if AVAILABLE:
                 o[j] = v
 
 
+_NOTED = False
+
+
+def _note_slow_path() -> None:
+    """Say once per process why the compiled kernels are not used (not when SIGVER_NO_NUMBA asks for it)."""
+    global _NOTED
+    if _NOTED or DISABLED:
+        return
+    _NOTED = True
+    import sys
+
+    print(f"sigver: numba is not importable ({type(_IMPORT_ERROR).__name__}: {_IMPORT_ERROR}); pre-processing "
+          "uses scipy (the same output, 3-4x slower). For the compiled kernels: pip install 'numba>=0.59' "
+          "(SIGVER_NO_NUMBA=1 silences this)", file=sys.stderr)
+
+
 def warm_up() -> bool:
     """Compile (or load from the on-disk cache) the kernels for the argument types the pre-processing uses.
 
@@ -441,6 +458,7 @@ def warm_up() -> bool:
     nothing to do, scipy is used).
     """
     if not AVAILABLE:
+        _note_slow_path()
         return False
     w2 = weights(2.0)
     wa = weights(0.8)

@@ -23,7 +23,7 @@ Two implementations compute the same result:
     blur used to locate the signature is computed only around pixels darker than the Otsu threshold (a
     pixel with no such pixel within the kernel radius cannot fall below the threshold after blurring),
     and the Otsu threshold comes from one 256-bin histogram (Pillow's, twice as fast as ``np.bincount``).
-    When numba is installed (``pip install sigver[fast]``), the two Gaussian filters and the zoom run as
+    When numba is importable (a dependency of sigver), the two Gaussian filters and the zoom run as
     compiled kernels (:mod:`sigver.preprocessing._kernels`) doing the same float64 operations in the same
     order (same bytes, several times faster); the blur is then fused with the threshold and computed
     only near the dark pixels. ``SIGVER_NO_NUMBA=1`` forces the scipy code.

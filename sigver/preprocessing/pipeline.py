@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from ..distributed import active_client, imap_chunks
 from ..errors import BlankImageError, SigverError
 from ..shapes import IMG_SIZE
 from .normalize import CanvasTooSmallWarning, find_signature, preprocess_signature
@@ -158,12 +159,18 @@ def _measure_task(item):
 
 @contextmanager
 def _mapper(dataset, workers: int) -> Iterator[Callable]:
-    """Yield ``imap(func, iterable)``: ordered, in ``workers`` processes (or in this one when 1)."""
+    """Yield ``imap(func, iterable)``: ordered, in ``workers`` processes (or in this one when 1), or on the
+    Dask cluster of :func:`sigver.distributed.cluster` when one is active."""
     from . import _kernels
 
     # compile (first run on a machine) or load the numba kernels once here: forked workers inherit them,
     # spawned ones load the on-disk cache instead of compiling in parallel (no-op without numba)
     _kernels.warm_up()
+    client = active_client()
+    if client is not None:  # a Dask cluster (sigver.distributed): the reader scattered once, 32 images a task
+        yield lambda func, iterable: imap_chunks(client, func, iterable, chunk=32, setup=_set_dataset,
+                                                 context=dataset)
+        return
     if workers <= 1:
         previous = _DATASET
         _set_dataset(dataset)

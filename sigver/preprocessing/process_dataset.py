@@ -16,6 +16,9 @@ forgeries, each in reader order, whatever the number of worker processes.
 Differences from the original:
 
 - ``--workers N`` pre-processes in N processes (default: all CPUs); the output does not depend on N;
+  ``--scheduler ADDRESS`` (or ``$SIGVER_DASK_SCHEDULER``) spreads the images over a Dask cluster instead
+  (:mod:`sigver.distributed`; every worker reads the raw files at ``--path``, so they must be on a shared file
+  system), with the same output file;
 - ``--canvas H W`` overrides the reader's canvas (its aspect ratio must be that of ``--image-size``, within
   2 %); ``--canvas auto`` (and readers without a canvas) measure the smallest canvas of that aspect ratio
   that holds every signature as placed by its centre of mass, and print it;
@@ -37,6 +40,7 @@ import sys
 from typing import Optional, Sequence
 
 from ..cli import add_progress_argument, cli_main, positive_int
+from ..distributed import add_scheduler_argument, cluster
 from ..errors import SigverError
 from ..shapes import IMG_SIZE
 # the library of this command lives in sigver.preprocessing.pipeline; re-exported for former imports
@@ -95,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "original pipeline; for models trained on bilevel scans such as BHSig260)")
     parser.add_argument("--allow-lost-writers", action="store_true",
                         help="write the file even if a writer has no readable genuine signature")
+    add_scheduler_argument(parser, "the pre-processing (chunks of 32 images a task; the same file as a local run; "
+                                   "--workers is then unused)",
+                           " and the raw files at the same --path on every worker (a shared file system): "
+                           "each worker reads its own images")
     add_progress_argument(parser)
     return parser
 
@@ -112,8 +120,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     dataset = get_dataset(args.dataset, args.path, **options)
     subset = slice(*args.users) if args.users is not None else slice(None)
     try:
-        data, report = _run(dataset, args.save_path, img_size, subset, args.workers, canvas, args.progress,
-                            args.allow_lost_writers, args.binarize)
+        with cluster(args.scheduler):
+            data, report = _run(dataset, args.save_path, img_size, subset, args.workers, canvas, args.progress,
+                                args.allow_lost_writers, args.binarize)
     except WriterLostError as e:
         print(e.report.summary(), file=sys.stderr)
         print(f"error: {e}", file=sys.stderr)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from ..cli import add_device_arguments, cli_main, positive_float, positive_int, unit_float
+from ..distributed import add_scheduler_argument, cluster
 from .api import DEFAULT_CANVAS, SHIPPED_MODEL, enroll, verify
 from .user import UserFileError, load_user
 
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--allow-pickle", action="store_true",
                    help="unpickle the user_mapping of a --negatives file written by the original code")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    add_scheduler_argument(e, "the --target-far calibration's per-writer fits")
     add_device_arguments(e, gpu_idx=False)
 
     c = sub.add_parser("check", help="verify questioned signatures; prints JSON")
@@ -70,12 +72,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise UserFileError(f"--out {out}: exists; pass --overwrite to replace it")
         if not out.parent.is_dir():
             raise UserFileError(f"--out {out}: folder {out.parent} does not exist; create it first")
-        user = enroll(args.model_path, args.references, name=args.user, negatives=args.negatives,
-                      target_far=args.target_far, canvas=tuple(args.canvas) if args.canvas else None,
-                      device=args.device,
-                      svm_type=args.svm_type, C=args.svm_c, gamma=args.svm_gamma,
-                      negatives_per_writer=args.negatives_per_writer, seed=args.seed,
-                      allow_pickle=args.allow_pickle)
+        with cluster(args.scheduler):
+            user = enroll(args.model_path, args.references, name=args.user, negatives=args.negatives,
+                          target_far=args.target_far, canvas=tuple(args.canvas) if args.canvas else None,
+                          device=args.device, svm_type=args.svm_type, C=args.svm_c, gamma=args.svm_gamma,
+                          negatives_per_writer=args.negatives_per_writer, seed=args.seed,
+                          allow_pickle=args.allow_pickle)
         user.save(out)
         info = user.meta["threshold_info"]
         how = ("SVM margin" if info["method"] == "svm_margin" else

@@ -35,6 +35,7 @@ import numpy as np
 
 from ..cli import cli_main, nonnegative_int, positive_int, unit_float
 from ..datasets import get_subset
+from ..distributed import add_scheduler_argument, cluster
 from ..evaluation import metrics as wd_metrics
 from ..evaluation import results as wd_results
 # the protocol half of this command lives in sigver.evaluation.protocol; its names are re-exported here for
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     svm = add_svm_arguments(p)
     svm.add_argument("--jobs", type=jobs_type, default=-1,
                      help="parallel workers for the users' SVMs (-1: all cores); results do not depend on it")
+    add_scheduler_argument(svm, "the users' SVM fits (and the --target-far calibration)")
 
     thr = p.add_argument_group("thresholds fixed before the test (sigver#23)")
     thr.add_argument("--thr", type=float, default=0.0, help="global threshold of FRR / FAR_random / FAR_skilled")
@@ -177,7 +179,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     users = np.r_[np.arange(*args.exp_users), np.arange(*args.dev_users)]
     features = load_inputs(args, users, check_wd_users)
 
-    out = run_evaluation(args, features)
+    with cluster(args.scheduler):
+        out = run_evaluation(args, features)
     fold_metrics = [f["metrics"] for f in out["folds"]]
     summary = wd_results.summarize(fold_metrics)
     print(format_summary(summary, args.folds, args.thr, args.target_far))

@@ -7,7 +7,9 @@ in the calling process first, in the original order, and the fits are determinis
 scores are the same for any ``n_jobs``. Workers take one user at a time (so a slow fit does not hold back a
 whole chunk), :func:`train_test_all_users` fits and scores a user in the same job (no classifier crosses
 processes unless asked for), and the large arrays (training features, development negatives, test features)
-reach the workers as memory-mapped files written once per call.
+reach the workers as memory-mapped files written once per call. Inside :func:`sigver.distributed.cluster`
+(``wd.test --scheduler``) the users' jobs run on a Dask cluster instead, the large arrays scattered once per
+call; the results are the same.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import sklearn.preprocessing
 import sklearn.svm
 
 from ..datasets.format import get_subset
+from ..distributed import active_client, map_unordered, scatter
 from . import data as wd_data
 from ..evaluation import metrics
 
@@ -220,6 +223,17 @@ def _run_user_jobs(users: List[int], train_arrays: Optional[dict], train_params:
     if test_arrays is not None:
         test_arrays = dict(test_arrays, users={int(u) for u in np.unique(test_arrays["y"])})
     out: Dict[int, tuple] = {}
+    client = active_client()
+    if client is not None:  # a Dask cluster (sigver.distributed): the arrays scattered once, a task per user
+        tr = te = None
+        if train_arrays is not None:
+            tr = dict(train_arrays, **scatter(client, {k: train_arrays[k] for k in ("x", "y", "yforg", "other")}))
+        if test_arrays is not None:
+            te = dict(test_arrays, **scatter(client, {k: test_arrays[k] for k in ("x", "y", "yforg")}))
+        bar = lambda it, total: _progress(it, progress, total, f"{desc} (Dask)")  # noqa: E731
+        for u, model, scores in map_unordered(client, _user_job, jobs(tr, te), progress=bar):
+            out[u] = (model, scores)
+        return out
     if n_workers == 1:
         for job in _progress(jobs(train_arrays, test_arrays), progress, len(users), desc):
             u, model, scores = _user_job(*job)

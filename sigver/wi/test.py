@@ -24,6 +24,7 @@ import numpy as np
 
 from ..cli import cli_main, nonnegative_int, positive_int
 from ..datasets import get_subset
+from ..distributed import active_client, add_scheduler_argument, cluster, map_unordered, scatter
 from ..evaluation import results as wd_results
 from ..evaluation.protocol import (
     EvaluationInputError,
@@ -36,7 +37,7 @@ from ..evaluation.protocol import (
     load_inputs,
     write_outputs,
 )
-from .training import FUSIONS, train_test_all_users
+from .training import FUSIONS, draw_fold, fit_and_score_fold
 
 __all__ = ["main", "build_parser", "run_evaluation"]
 
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how the scores against the references are fused")
     proto.add_argument("--folds", type=positive_int, default=10, help="repetitions with new random splits")
     proto.add_argument("--seed", type=int, default=1234, help="seed of the RandomState shared by all folds")
-    add_svm_arguments(p)
+    add_scheduler_argument(add_svm_arguments(p), "the folds' SVM fits (drawn here, in order)")
     thr = p.add_argument_group("threshold")
     thr.add_argument("--thr", type=float, default=0.0, help="global threshold of FRR / FAR_random / FAR_skilled")
     add_output_arguments(p)
@@ -98,24 +99,41 @@ def _check_users(args, y: np.ndarray, yforg: np.ndarray, source: str) -> None:
 
 def run_evaluation(args, features) -> Dict[str, Any]:
     """All folds on extracted features; returns ``{'folds', 'fold_results', 'users'}`` as
-    :func:`sigver.wd.test.run_evaluation` returns."""
+    :func:`sigver.wd.test.run_evaluation` returns.
+
+    Inside :func:`sigver.distributed.cluster` (``--scheduler``) every fold is drawn here first, in order, and
+    the folds' fits run on the Dask cluster in parallel (same numbers as one after the other here)."""
     exp_set = get_subset(features, range(*args.exp_users))
     dev_set = get_subset(features, range(*args.dev_users))
     rng = np.random.RandomState(args.seed)
+    params = (args.svm_type, args.svm_c, args.svm_gamma, args.fusion, args.thr)
+    client = active_client()
+    done: Dict[int, Any] = {}
+    if client is not None:
+        jobs = [(k, scatter(client, draw_fold(exp_set, dev_set, args.gen_for_train, args.gen_for_ref,
+                                              args.gen_for_test, rng))) for k in range(args.folds)]
+        for k, res, seconds in map_unordered(client, _fold_job, [(k, fold, params) for k, fold in jobs]):
+            done[k] = (res, seconds)
     folds: List[Dict[str, Any]] = []
     fold_results: List[Dict[str, Any]] = []
     for k in range(args.folds):
-        start = time.perf_counter()
-        _, res = train_test_all_users(exp_set, dev_set, args.svm_type, args.svm_c, args.svm_gamma,
-                                      args.gen_for_train, args.gen_for_ref, args.gen_for_test, args.fusion,
-                                      args.thr, rng, progress=args.progress)
+        if k not in done:
+            fold = draw_fold(exp_set, dev_set, args.gen_for_train, args.gen_for_ref, args.gen_for_test, rng)
+            done[k] = _fold_job(k, fold, params, args.progress)[1:]
+        res, seconds = done.pop(k)
         m = dict(res["all_metrics"])
-        seconds = time.perf_counter() - start
         folds.append({"fold": k, "thr": args.thr, "fusion": args.fusion, "seconds": seconds, "metrics": m})
         fold_results.append(res)
         print(f"fold {k + 1}/{args.folds}: EER {100 * m['EER']:.2f}%  EER_userthresholds "
               f"{100 * m['EER_userthresholds']:.2f}%  ({seconds:.1f} s)", file=sys.stderr)
     return {"folds": folds, "fold_results": fold_results, "users": [int(u) for u in np.unique(exp_set[1])]}
+
+
+def _fold_job(k: int, fold: Dict[str, Any], params: tuple, progress: bool = False):
+    """One fold's fit and scores (here or on a Dask worker): ``(k, results, seconds)``."""
+    start = time.perf_counter()
+    _, res = fit_and_score_fold(fold, *params, progress=progress)
+    return k, res, time.perf_counter() - start
 
 
 @cli_main
@@ -124,7 +142,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     check_common_args(args)
     users = np.r_[np.arange(*args.exp_users), np.arange(*args.dev_users)]
     features = load_inputs(args, users, _check_users)
-    out = run_evaluation(args, features)
+    with cluster(args.scheduler):
+        out = run_evaluation(args, features)
     summary = wd_results.summarize([f["metrics"] for f in out["folds"]])
     print(format_summary(summary, args.folds, args.thr, None))
     write_outputs(args, out, summary, "python -m sigver.wi.test", {"--thr": args.thr})

@@ -20,7 +20,8 @@ from ..wd import data as wd_data
 from ..evaluation import metrics
 from . import data as wi_data
 
-__all__ = ["FUSIONS", "train_wiclassifier", "fused_scores", "test_all_users", "train_test_all_users"]
+__all__ = ["FUSIONS", "train_wiclassifier", "fused_scores", "test_all_users", "train_test_all_users", "draw_fold",
+           "fit_and_score_fold"]
 
 Triple = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -98,9 +99,16 @@ def test_all_users(model, exp_ref: Triple, exp_test: Triple, num_gen_test: int, 
         ``{'all_metrics': compute_metrics(...), 'predictions': {'genuinePreds': [...], 'randomPreds': [...],
         'skilledPreds': [...]}}``, one array per writer in ascending order (the WD result structure).
     """
+    selection = wd_data.select_test_samples(exp_test, num_gen_test, None, wd_data.check_rng(rng))
+    return _score_selection(model, exp_ref, exp_test, selection, fusion, global_threshold, progress)
+
+
+def _score_selection(model, exp_ref: Triple, exp_test: Triple, selection: Dict, fusion: str,
+                     global_threshold: float, progress: bool = False) -> Dict:
+    """:func:`test_all_users` once its samples are drawn (``selection``: user -> genuine, random, skilled
+    indices into ``exp_test``)."""
     x_ref, y_ref, yforg_ref = wd_data._unpack(exp_ref, "exp_ref")
     x_test, y_test, _ = wd_data._unpack(exp_test, "exp_test")
-    selection = wd_data.select_test_samples(exp_test, num_gen_test, None, wd_data.check_rng(rng))
     users = sorted(selection)
     if progress:
         from tqdm import tqdm
@@ -120,13 +128,36 @@ def test_all_users(model, exp_ref: Triple, exp_test: Triple, num_gen_test: int, 
     return {"all_metrics": all_metrics, "predictions": preds}
 
 
+def draw_fold(exp_set: Triple, dev_set: Triple, num_gen_train: int, num_gen_ref: int, num_gen_test: int,
+              rng) -> Dict:
+    """Every random draw of one fold, in the original order: :func:`~sigver.wi.data.split_ref_test`
+    (exploitation), :func:`~sigver.wi.data.split_train` (development), the training pairs, then the test
+    samples. Returns the inputs of :func:`fit_and_score_fold` (no rng needed after this)."""
+    rng = wd_data.check_rng(rng)
+    exp_ref, exp_test = wi_data.split_ref_test(exp_set, num_gen_ref, num_gen_test, rng)
+    dev_train = wi_data.split_train(dev_set, num_gen_train, rng)
+    training_set = wi_data.create_training_set(dev_train, num_gen_train, rng)
+    selection = wd_data.select_test_samples(exp_test, num_gen_test, None, rng)
+    return {"training_set": training_set, "exp_ref": exp_ref, "exp_test": exp_test, "selection": selection}
+
+
+def fit_and_score_fold(fold: Dict, svm_type: str, C: float, gamma: Optional[float], fusion: str = "max",
+                       global_threshold: float = 0.0, progress: bool = False):
+    """Train the WI SVM of a fold drawn by :func:`draw_fold` and score its exploitation writers (deterministic:
+    the same on any machine); returns ``(classifier, results)`` as :func:`train_test_all_users`."""
+    classifier = train_wiclassifier(fold["training_set"], svm_type, C, gamma)
+    results = _score_selection(classifier, fold["exp_ref"], fold["exp_test"], fold["selection"], fusion,
+                               global_threshold, progress)
+    return classifier, results
+
+
 def train_test_all_users(exp_set: Triple, dev_set: Triple, svm_type: str, C: float, gamma: Optional[float],
                          num_gen_train: int, num_gen_ref: int, num_gen_test: int, fusion: str = "max",
                          global_threshold: float = 0.0, rng=None, progress: bool = False):
     """One fold of the WI protocol: split, train the WI SVM on the development writers, test.
 
-    Draws from ``rng`` in the original order: :func:`~sigver.wi.data.split_ref_test` (exploitation),
-    :func:`~sigver.wi.data.split_train` (development), the training pairs, then the test samples.
+    Draws from ``rng`` in the original order (:func:`draw_fold`), then fits and scores
+    (:func:`fit_and_score_fold`).
 
     Returns
     -------
@@ -134,13 +165,8 @@ def train_test_all_users(exp_set: Triple, dev_set: Triple, svm_type: str, C: flo
     results : dict
         See :func:`test_all_users`.
     """
-    rng = wd_data.check_rng(rng)
-    exp_ref, exp_test = wi_data.split_ref_test(exp_set, num_gen_ref, num_gen_test, rng)
-    dev_train = wi_data.split_train(dev_set, num_gen_train, rng)
-    classifier = train_wiclassifier(wi_data.create_training_set(dev_train, num_gen_train, rng), svm_type, C, gamma)
-    results = test_all_users(classifier, exp_ref, exp_test, num_gen_test, fusion, global_threshold, rng,
-                             progress=progress)
-    return classifier, results
+    fold = draw_fold(exp_set, dev_set, num_gen_train, num_gen_ref, num_gen_test, rng)
+    return fit_and_score_fold(fold, svm_type, C, gamma, fusion, global_threshold, progress)
 
 
 # the names start with "test": keep pytest from collecting them when a test module imports them
