@@ -69,8 +69,6 @@ RECIPES: Dict[str, Dict] = {
                      note="test scans binarised in pre-processing (process_dataset --binarize)"),
     "augment+binarize": dict(trainer="sigver", model="signet_thin", args=["--augment", "scanner"],
                              test="binarized", note="scanner augmentation and binarised test scans"),
-    "recipe-real": dict(trainer="sigver", model="signet_thin", args=["--recipe", "real"], test="binarized",
-                        note="the winning combination (--recipe real)"),
 }
 BASELINE = "original-loop"
 

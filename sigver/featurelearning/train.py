@@ -27,7 +27,6 @@ from typing import Optional, Sequence
 
 from ..cli import cli_main
 from ..training.run import check_run_folder, fit_run  # noqa: F401  (former home of both)
-from .recipes import parse_with_recipe
 from .trainer import (  # noqa: F401
     VAL_FRACTION,
     Net,
@@ -45,7 +44,7 @@ __all__ = ["main", "build_parser", "prepare_data", "evaluate_split", "run", "Tra
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m sigver.featurelearning.train`` (see ``--help``)."""
-    return run(parse_with_recipe(build_parser(), argv))
+    return run(build_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

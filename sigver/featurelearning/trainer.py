@@ -26,7 +26,6 @@ from .checkpoint import load_checkpoint, resolve_input_size, save_checkpoint
 from .augment import AUGMENTATIONS, Augmenter
 from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss
 from .models import INPUT_SIZE, available_models, create_model, make_heads
-from .recipes import TRAINING_RECIPES
 
 __all__ = ["build_parser", "prepare_data", "evaluate_split", "training_step", "run", "TrainContext", "Net",
            "VAL_FRACTION"]
@@ -61,13 +60,10 @@ def build_parser(prog: str = "python -m sigver.featurelearning.train",
     if loss_type:
         p.add_argument("--loss-type", choices=LOSS_TYPES, default="L2",
                        help="SigNet-F loss: L2 = writer CE on genuine only (default), L1 = on all samples")
-    p.add_argument("--recipe", choices=list(TRAINING_RECIPES), default=None,
-                   help="a preset of the defaults of these flags (flags given explicitly win): 'original' = "
-                        "the original code's; 'real' = the recipe measured best across real datasets "
-                        f"({', '.join(f'--{k.replace(chr(95), chr(45))} {v}' for k, v in TRAINING_RECIPES['real'].items())})")
     p.add_argument("--augment", choices=list(AUGMENTATIONS), default="none",
                    help="training augmentation policy (default: none, as the original); 'scanner': random "
-                        "affine jitter, stroke width, blur, ink intensity and binarisation, on the device")
+                        "affine jitter, stroke width, blur, ink intensity and binarisation, on the device "
+                        "(measured across real datasets in BENCHMARKS.md: it did not help there)")
     add_run_arguments(p, seed=42)
     return p
 
