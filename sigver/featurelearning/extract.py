@@ -12,7 +12,9 @@ scaled to [0, 1] and fed in eval mode.
 Output (``.npz``, written atomically: a failed run leaves an existing file untouched):
 
 ``features``  float32 (N, D); ``y``, ``yforg`` int (N,); ``filenames`` str (N,); ``user_mapping`` (U,) as in
-the dataset file (original writer ids); ``architecture`` str (0-d); ``model_path`` str (0-d).
+the dataset file (original writer ids); ``architecture`` str (0-d); ``model_path`` str (0-d); ``model_sha256``
+str (0-d, the weights' hash: :func:`sigver.verify.api.weights_sha256`); ``input_size`` int (2,). A features file
+is only combined with the model that made it (verification refuses another model's features).
 """
 from __future__ import annotations
 
@@ -27,9 +29,18 @@ from ..cli import cli_main, default_device, positive_int
 from ..datasets import load_dataset
 from ..errors import SigverError
 from ..fileio import atomic_write
+from ..outputs import OutputError, check_output
+from ..validation import check_finite
 from .checkpoint import load_checkpoint
 from .features import extract_features
 from .models import available_models
+
+
+def _weights_sha256(model) -> str:
+    """SHA-256 of a model's weights (see :func:`sigver.verify.api.weights_sha256`)."""
+    from ..verify.api import weights_sha256 as sha
+
+    return sha(model)
 
 __all__ = ["main", "build_parser", "save_features", "load_features", "FeatureFileError", "FEATURE_MATRIX_KEYS"]
 
@@ -55,12 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-pickle", action="store_true",
                    help="unpickle the user_mapping of dataset files written by the original code (trusted "
                         "files only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --save-path file that is not a features file")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return p
 
 
 def save_features(path, features: np.ndarray, y, yforg, filenames, user_mapping, dtype=np.float32,
-                  **extra) -> Path:
+                  overwrite: bool = False, **extra) -> Path:
     """Write a features file atomically (``np.savez``, no pickled objects).
 
     Parameters
@@ -75,15 +88,23 @@ def save_features(path, features: np.ndarray, y, yforg, filenames, user_mapping,
         Original writer id of each writer index (int or str).
     dtype : numpy float dtype, default float32
         Storage type of the features (float16 halves the file; :func:`load_features` returns float32).
+    overwrite : bool
+        Replace an existing file that is not a features file.
     **extra
-        More arrays / strings to store (e.g. ``architecture``).
+        More arrays / strings to store (e.g. ``architecture``, ``model_sha256``, ``input_size``).
+
+    Raises
+    ------
+    FeatureFileError
+        The target cannot take a features file (see :func:`sigver.outputs.check_output`), or the features
+        hold NaN or infinite values.
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FeatureFileError(f"{path}: folder {path.parent} does not exist; create it first")
-    if path.is_dir():
-        raise FeatureFileError(f"{path}: is a folder; give the path of the .npz file to write")
+    try:
+        path = check_output(path, "features", "", overwrite=overwrite)
+    except OutputError as e:
+        raise FeatureFileError(str(e)) from None
     features = np.asarray(features, dtype=dtype)
+    check_finite(features, f"{path}: features", FeatureFileError)
     arrays = {
         "features": features,
         "y": np.asarray(y), "yforg": np.asarray(yforg),
@@ -162,12 +183,8 @@ def load_features(path) -> dict:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m sigver.featurelearning.extract`` (see ``--help``)."""
     args = build_parser().parse_args(argv)
-    save_path = Path(args.save_path)
-    if save_path.is_dir():
-        raise FeatureFileError(f"--save-path {save_path}: is a folder; give the path of the .npz file to write")
-    if not save_path.parent.is_dir():
-        raise FeatureFileError(f"--save-path {save_path}: folder {save_path.parent} does not exist; create it "
-                               f"first")
+    save_path = check_output(args.save_path, "features", "--save-path", overwrite=args.overwrite,
+                             inputs=[args.data_path, args.model_path])
     device = args.device or default_device()
     import torch
 
@@ -178,8 +195,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     input_size = tuple(loaded.metadata.get("input_size") or loaded.model.input_size)
     feats = extract_features(loaded.model, data.x, batch_size=args.batch_size, device=device,
                              input_size=input_size, progress=args.progress)
+    check_finite(feats, f"features of {args.data_path} by {args.model_path}", FeatureFileError)
     save_features(save_path, feats, data.y, data.yforg, data.filenames, data.user_mapping,
-                  architecture=loaded.arch, model_path=str(args.model_path))
+                  overwrite=args.overwrite, architecture=loaded.arch, model_path=str(args.model_path),
+                  model_sha256=_weights_sha256(loaded.model), input_size=np.asarray(input_size, dtype=np.int64))
     print(f"{feats.shape[0]} x {feats.shape[1]} features ({loaded.arch}) of {args.data_path} -> {save_path}",
           file=sys.stderr)
     return 0

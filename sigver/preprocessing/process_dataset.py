@@ -234,8 +234,14 @@ def _list_items(dataset, users) -> List[Tuple[int, int, Any]]:
 
 
 def _select_users(dataset, subset) -> list:
+    from ..validation import check_range
+
     users = list(dataset.get_user_list())
     if isinstance(subset, slice):
+        if subset.step is None and (subset.start is not None or subset.stop is not None):
+            a = 0 if subset.start is None else subset.start
+            b = len(users) if subset.stop is None else subset.stop
+            check_range("--users", a, b, len(users))  # reversed, empty or past the end: never clamped
         return users[subset]
     raise TypeError(f"subset must be a slice over positions in the user list, got {subset!r}")
 
@@ -318,11 +324,12 @@ def _check_canvas_ratio(canvas, img_size) -> None:
 
 
 def _run(dataset, save_path, img_size=(170, 242), subset=slice(None), workers: int = 1,
-         canvas_size=None, progress: bool = True, allow_lost_writers: bool = False, binarize: bool = False):
+         canvas_size=None, progress: bool = True, allow_lost_writers: bool = False, binarize: bool = False,
+         overwrite: bool = False):
     from ..datasets.format import DatasetWriter, check_target, load_dataset
 
     img_size = (int(img_size[0]), int(img_size[1]))
-    check_target(save_path)  # before any work
+    check_target(save_path, overwrite=overwrite)  # before any work
     users = _select_users(dataset, subset)
     tasks = _list_items(dataset, users)
     report = ProcessReport(n_items=len(tasks))
@@ -338,7 +345,7 @@ def _run(dataset, save_path, img_size=(170, 242), subset=slice(None), workers: i
         canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
         report.canvas = canvas_size
         genuine_left = np.zeros(len(users), dtype=np.int64)
-        with DatasetWriter(save_path, capacity=len(tasks), img_size=img_size) as writer:
+        with DatasetWriter(save_path, capacity=len(tasks), img_size=img_size, overwrite=overwrite) as writer:
             results = imap(_preprocess_task, ((item, canvas_size, img_size, binarize) for _, _, item in tasks))
             for (y, yforg, item), (status, value, too_large) in zip(
                     tasks, _progress(results, len(tasks), progress, "pre-processing")):
@@ -451,25 +458,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--binarize", action="store_true",
                         help="set ink pixels to full black before resizing, as in a bilevel scan (not in the "
                              "original pipeline; for models trained on bilevel scans such as BHSig260)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --save-path file that is not a dataset file")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     return parser
 
 
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from ..datasets.format import check_target
     from ..datasets.registry import get_dataset
+    from ..validation import check_range
 
     args = build_parser().parse_args(argv)
+    check_target(args.save_path, overwrite=args.overwrite, flag="--save-path", inputs=[args.path])
     img_size = tuple(args.image_size)
     canvas = _canvas_arg(args.canvas) if args.canvas is not None else None
     if isinstance(canvas, tuple):
         _check_canvas_ratio(canvas, img_size)
     options = {"language": args.language} if args.language is not None else {}
     dataset = get_dataset(args.dataset, args.path, **options)
-    subset = slice(*args.users) if args.users is not None else slice(None)
+    subset = slice(None)
+    if args.users is not None:
+        subset = slice(*check_range("--users", *args.users, len(dataset.get_user_list())))
     try:
         data, report = _run(dataset, args.save_path, img_size, subset, args.workers, canvas, args.progress,
-                            args.allow_lost_writers, args.binarize)
+                            args.allow_lost_writers, args.binarize, overwrite=args.overwrite)
     except WriterLostError as e:
         print(e.report.summary(), file=sys.stderr)
         print(f"error: {e}", file=sys.stderr)

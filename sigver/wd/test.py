@@ -39,6 +39,8 @@ from ..datasets import get_subset
 from ..errors import SigverError
 from . import metrics as wd_metrics
 from . import results as wd_results
+from ..outputs import check_output
+from ..validation import finite_float
 from .training import calibrate_threshold, train_test_all_users
 
 __all__ = ["main", "build_parser", "WDInputError", "run_evaluation"]
@@ -137,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="parallel workers for the users' SVMs (-1: all cores); results do not depend on it")
 
     thr = p.add_argument_group("thresholds fixed before the test (sigver#23)")
-    thr.add_argument("--thr", type=float, default=0.0, help="global threshold of FRR / FAR_random / FAR_skilled")
+    thr.add_argument("--thr", type=finite_float, default=0.0, help="global threshold of FRR / FAR_random / FAR_skilled")
     thr.add_argument("--target-far", type=unit_float, default=None,
                      help="also report FRR/FAR at the threshold giving this FAR on held-out development writers")
     thr.add_argument("--thr-dev-users", type=positive_int, default=50,
@@ -187,8 +189,12 @@ def check_common_args(args) -> None:
             parent = next((a for a in path.parents if a.exists()), Path("."))
             if not parent.is_dir():
                 raise WDInputError(f"--save-path: {parent} is not a folder, so {path} cannot be written")
+            check_output(path, kind, "--save-path", overwrite_flag=None, create_parents=True,
+                         inputs=[getattr(args, k, None) for k in ("features_path", "data_path", "model_path")])
     if args.plots is not None and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise WDInputError(f"--plots {args.plots}: exists and is not a folder")
+    if args.plots is not None:
+        check_output(args.plots, "folder", "--plots")
 
 
 def _check_args(args) -> None:
