@@ -340,6 +340,15 @@ def _choose_arch(path: Path, base: Dict[str, torch.Tensor], arch: Optional[str],
     return found, False
 
 
+def _check_finite_weights(path: Path, *state_dicts) -> None:
+    """Weights with NaN or infinite values (a diverged run) are refused: they would give NaN features."""
+    for sd in state_dicts:
+        for key, t in (sd or {}).items():
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise CheckpointError(f"{path}: the weights {key!r} hold NaN or infinite values (the training "
+                                      f"diverged); use an earlier checkpoint of the run")
+
+
 def load_checkpoint(path: PathLike, device: Union[str, torch.device] = "cpu", arch: Optional[str] = None
                     ) -> LoadedCheckpoint:
     """Load a checkpoint saved by sigver, by the original code, or published with the paper.
@@ -371,6 +380,7 @@ def load_checkpoint(path: PathLike, device: Union[str, torch.device] = "cpu", ar
     """
     path = Path(path)
     base, cls_sd, forg_sd = _split(path, _read(path))
+    _check_finite_weights(path, base, cls_sd, forg_sd)
     info = _read_sidecar(path)
     name, trusted = _choose_arch(path, base, arch, info)
 

@@ -32,9 +32,11 @@ from torch import nn
 
 from ..cli import cli_main, default_device, positive_int, unit_float
 from ..datasets import get_subset, load_dataset, remove_forgeries
+from ..outputs import OutputError, check_output
+from ..validation import float_in
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DataSplitError, DeviceBatches, as_generator, split_indices
-from .loop import LAST_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
+from .loop import LOG_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
 from .logging import make_loggers
 from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss
 from .augment import AUGMENTATIONS, Augmenter
@@ -78,12 +80,12 @@ def build_parser(prog: str = "python -m sigver.featurelearning.train",
                    help="train on writer indices range(A, B) (default: 350 881, GPDS development set)")
     p.add_argument("--model", "-m", required=True, choices=list(available_models), help="architecture")
     p.add_argument("--batch-size", type=positive_int, default=32)
-    p.add_argument("--lr", "-lr", type=float, default=0.001, help="initial learning rate (default: 0.001)")
-    p.add_argument("--lr-decay", type=float, default=0.1, help="StepLR gamma (default: 0.1)")
+    p.add_argument("--lr", "-lr", type=float_in(0, low_open=True), default=0.001, help="initial learning rate (default: 0.001)")
+    p.add_argument("--lr-decay", type=float_in(0, 1, low_open=True), default=0.1, help="StepLR gamma (default: 0.1)")
     p.add_argument("--lr-decay-times", type=_lr_decay_times, default=3,
                    help="number of LR decays: step size = epochs // this (default: 3)")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--momentum", type=float_in(0, 1, high_open=True), default=0.9)
+    p.add_argument("--weight-decay", type=float_in(0), default=1e-4)
     p.add_argument("--epochs", type=positive_int, default=20)
     p.add_argument("--checkpoint", help="initialise from this .pth (fine-tuning); with --test: the model to test")
     p.add_argument("--resume", nargs="?", const="", default=None, metavar="STATE",
@@ -293,8 +295,13 @@ def check_run_folder(args) -> None:
     logdir = Path(args.logdir)
     if logdir.exists() and not logdir.is_dir():
         raise TrainingError(f"--logdir {logdir}: exists and is not a folder")
+    try:
+        check_output(logdir, "folder", "--logdir")
+    except OutputError as e:
+        raise TrainingError(str(e)) from None
     if (not args.test and args.resume is None and not args.overwrite
-            and any((logdir / f).exists() for f in (STATE_FILE, LAST_FILE))):
+            and any((logdir / f).exists() for f in (STATE_FILE, LOG_FILE))):  # a model file alone: the
+        # first epoch's saving failed (e.g. a full disk) before its state was written; restarting loses nothing
         raise TrainingError(f"--logdir {logdir} already holds a run; pass --resume to continue it, --overwrite to "
                             f"replace it, or choose another --logdir")
 
@@ -471,6 +478,7 @@ def fit_run(loop: TrainLoop, args, training_args: Dict[str, Any], is_main: bool 
     ``loop.fit()``, and a line naming the best epoch. Returns 0."""
     if args.resume is not None:
         state = args.resume or Path(args.logdir) / STATE_FILE
+        check_resume_args(args.logdir, training_args, is_main)
         start = loop.resume(state)
         _log(is_main, f"resumed from {state} at epoch {start + 1}/{args.epochs}")
     if is_main:
@@ -487,6 +495,40 @@ def fit_run(loop: TrainLoop, args, training_args: Dict[str, Any], is_main: bool 
     if is_main and loop.best_epoch is not None:
         _log(is_main, f"best val_acc {loop.best * 100:.2f}% at epoch {loop.best_epoch + 1}; models in {args.logdir}")
     return 0
+
+
+#: arguments that may change on --resume without a word (where and how the run is shown, not what it computes)
+RESUME_FREE = {"resume", "overwrite", "logdir", "device", "gpu_idx", "progress", "visdomport", "visdom_server",
+               "visdom_env", "tensorboard", "log_every", "epochs", "compile", "checkpoint", "test"}
+#: arguments whose change makes the resumed run a different one: refused
+RESUME_FIXED = {"model", "dataset_path", "users", "forg", "input_size", "seed", "loss_type", "augment"}
+
+
+def check_resume_args(logdir, training_args: Dict[str, Any], is_main: bool = True) -> None:
+    """``--resume`` with other hyper-parameters than the run was started with: refuse what would make it
+    another run (data, model, seed), warn about the rest (learning rate, batch size, ...), naming them."""
+    import json
+
+    from ..validation import changed_arguments
+
+    try:
+        old = json.loads((Path(logdir) / "args.json").read_text())
+    except (OSError, ValueError):
+        return  # no record of the original arguments (a state given by path, an old run)
+    if not isinstance(old, dict):
+        return
+    old = old.get("args", old) if isinstance(old.get("args", old), dict) else old
+    keys = [k for k in training_args if k not in RESUME_FREE]
+    changed = changed_arguments(old, training_args, keys)
+    if not changed:
+        return
+    text = ", ".join(f"--{k.replace('_', '-')} {a} -> {b}" for k, (a, b) in changed.items())
+    fixed = [k for k in changed if k in RESUME_FIXED]
+    if fixed:
+        raise TrainingError(f"--resume: the run in {logdir} was started with other arguments ({text}); "
+                            f"resume with the original ones, or start a new run (another --logdir or --overwrite)")
+    _log(is_main, f"warning: --resume with changed hyper-parameters ({text}); the run continues with the new "
+                  f"values")
 
 
 class Net(nn.Module):
