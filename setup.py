@@ -33,7 +33,7 @@ setup(
         "notebook": ["notebook", "nbclient", "nbformat", "ipykernel"],
         # compiled kernels for the pre-processing (bit-identical results; scipy is used without it)
         "fast": ["numba>=0.59"],
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["sigver=sigver.__main__:main"]},
     classifiers=[

@@ -191,6 +191,14 @@ def _corrupt(path: Path, what: str, err: BaseException) -> DatasetFileError:
 def _read_npz(path: Path):
     """Read every key of a ``.npz`` without unpickling; report a pickled ``user_mapping``."""
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise _corrupt(path, "the dataset file", e) from None
+    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):  # np.load would call anything else "pickled"
+        raise DatasetFileError(f"{path}: not a dataset file (neither a .npz archive nor a .npy array; it starts "
+                               f"with {magic!r}); {_MAKE_ONE}")
+    try:
         npz = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise _corrupt(path, "the dataset file", e) from None

@@ -164,11 +164,13 @@ def preprocess_images(images: Sequence[ImageLike], canvas: Tuple[int, int],
     import warnings
 
     from ..preprocessing import preprocess_signature
+    from ..preprocessing.ink import check_ink
 
     out, names = [], []
     for i, img in enumerate(images):
         name = _name(img, i)
         a = _read(img, name)
+        check_ink(a, name)  # blank paper, noise, specks or ruled lines alone are not a signature
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a signature larger than the canvas: its centre is kept
