@@ -807,10 +807,6 @@ def write_folder(dataset: SyntheticSignatures, out, workers: Optional[int] = Non
     """
     out = Path(out)
     workers = _check_int("workers", workers if workers is not None else (os.cpu_count() or 1), 1)
-    if npz is not None:  # before any work: never over foreign files, never over the --out folder
-        from .format import check_target
-
-        check_target(npz, flag="--npz", inputs=[out], overwrite=overwrite)
     _prepare_folder(out, overwrite)
     meta = {"generator": "sigver.datasets.synthetic", "seed": dataset.seed, "n_users": dataset.n_users,
             "first_user": dataset.first_user, "genuine": dataset.genuine_per_user,
