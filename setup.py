@@ -38,7 +38,7 @@ setup(
         "fast": [],
         # per-user evaluation and pre-processing on a Dask cluster (--scheduler; sigver.distributed)
         "dask": ["dask[distributed]>=2023.1"],
-        "test": ["pytest>=7"],
+        "test": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["sigver=sigver.__main__:main"]},
     classifiers=[

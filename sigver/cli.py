@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import math
+import os
 import sys
 from typing import Callable, Optional, Sequence
 
@@ -39,6 +41,16 @@ def cli_main(func: Callable[[Optional[Sequence[str]]], int | None]):
         except KeyboardInterrupt:
             print("interrupted", file=sys.stderr)
             return 130
+        except BrokenPipeError:  # e.g. `... | head -1`: the reader is gone, nothing to report
+            _silence_stdout()
+            return 141
+        except OSError as e:
+            if e.errno not in _ENVIRONMENT_ERRNOS:
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            print(f"error: {where}cannot write ({e.strerror}); nothing was replaced; free some space or choose "
+                  f"another output path", file=sys.stderr)
+            return 2
         return 0 if code is None else int(code)
 
     return wrapper
@@ -51,6 +63,16 @@ def run_command(module: str, argv: Sequence[str]) -> int:
     import importlib
 
     return importlib.import_module(module).main(list(argv))
+#: I/O errors caused by the environment (full disk, read-only or forbidden location), not by a bug
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def default_device() -> str:

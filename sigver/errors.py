@@ -28,3 +28,7 @@ class DatasetLayoutError(SigverError, ValueError):
 
 class CheckpointError(SigverError, ValueError):
     """A model checkpoint (``.pth``) is missing, truncated, malformed or holds another model's weights."""
+
+
+class ImageSizeError(SigverError, ValueError):
+    """Images are smaller than the model input (they were pre-processed to another size)."""

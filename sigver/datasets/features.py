@@ -2,7 +2,8 @@
 
 A features file is an ``.npz`` (no pickled objects) holding ``features`` float32 (N, D); ``y``, ``yforg`` int
 (N,); ``filenames`` str (N,); ``user_mapping`` (U,) as in the dataset file (original writer ids); and what the
-writer adds (``python -m sigver.featurelearning.extract`` adds ``architecture`` and ``model_path``). See
+writer adds (``python -m sigver.featurelearning.extract`` adds ``architecture``, ``model_path``,
+``model_sha256`` and ``input_size``: a features file is only combined with the model that made it). See
 ``docs/formats.md``.
 """
 from __future__ import annotations
@@ -13,6 +14,8 @@ import numpy as np
 
 from ..errors import SigverError
 from ..fileio import atomic_write
+from ..outputs import OutputError, check_output
+from ..validation import check_finite
 
 __all__ = ["save_features", "load_features", "FeatureFileError", "FEATURE_MATRIX_KEYS"]
 
@@ -22,7 +25,7 @@ class FeatureFileError(SigverError, ValueError):
 
 
 def save_features(path, features: np.ndarray, y, yforg, filenames, user_mapping, dtype=np.float32,
-                  **extra) -> Path:
+                  overwrite: bool = False, **extra) -> Path:
     """Write a features file atomically (``np.savez``, no pickled objects).
 
     Parameters
@@ -37,15 +40,23 @@ def save_features(path, features: np.ndarray, y, yforg, filenames, user_mapping,
         Original writer id of each writer index (int or str).
     dtype : numpy float dtype, default float32
         Storage type of the features (float16 halves the file; :func:`load_features` returns float32).
+    overwrite : bool
+        Replace an existing file that is not a features file.
     **extra
-        More arrays / strings to store (e.g. ``architecture``).
+        More arrays / strings to store (e.g. ``architecture``, ``model_sha256``, ``input_size``).
+
+    Raises
+    ------
+    FeatureFileError
+        The target cannot take a features file (see :func:`sigver.outputs.check_output`), or the features
+        hold NaN or infinite values.
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise FeatureFileError(f"{path}: folder {path.parent} does not exist; create it first")
-    if path.is_dir():
-        raise FeatureFileError(f"{path}: is a folder; give the path of the .npz file to write")
+    try:
+        path = check_output(path, "features", "", overwrite=overwrite)
+    except OutputError as e:
+        raise FeatureFileError(str(e)) from None
     features = np.asarray(features, dtype=dtype)
+    check_finite(features, f"{path}: features", FeatureFileError)
     arrays = {
         "features": features,
         "y": np.asarray(y), "yforg": np.asarray(yforg),

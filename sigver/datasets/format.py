@@ -47,7 +47,7 @@ from typing import Any, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..errors import DatasetFileError
-from ..fileio import atomic_write, default_mode
+from ..fileio import atomic_write, default_mode, temp_prefix
 
 __all__ = [
     "SignatureData",
@@ -190,6 +190,14 @@ def _corrupt(path: Path, what: str, err: BaseException) -> DatasetFileError:
 
 def _read_npz(path: Path):
     """Read every key of a ``.npz`` without unpickling; report a pickled ``user_mapping``."""
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise _corrupt(path, "the dataset file", e) from None
+    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):  # np.load would call anything else "pickled"
+        raise DatasetFileError(f"{path}: not a dataset file (neither a .npz archive nor a .npy array; it starts "
+                               f"with {magic!r}); {_MAKE_ONE}")
     try:
         npz = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
@@ -380,28 +388,25 @@ def _is_npz(path: Path) -> bool:
     return path.suffix.lower() == ".npz"
 
 
-def check_target(path: PathLike) -> Path:
+def check_target(path: PathLike, overwrite: bool = False, estimate: int = 0, flag: str = "",
+                 inputs: Sequence[Any] = ()) -> Path:
     """Fail early (before hours of work) if a dataset cannot be written to ``path``.
 
-    Raises :class:`DatasetFileError` when the parent folder is missing or not writable, or when a folder
-    target exists as a file (or an ``.npz`` target as a folder).
+    The output rule of :func:`sigver.outputs.check_output`: the parent folder must exist, be writable and
+    have room for about ``estimate`` bytes; an existing target is replaced only when it is a dataset file
+    (or a folder holding nothing but a dataset's ``.npy`` files), when it is empty, or (a file) with
+    ``overwrite``; it may not be one of ``inputs``. Raises :class:`DatasetFileError`.
     """
-    path = Path(path)
-    parent = path.parent
-    if not parent.is_dir():
-        raise DatasetFileError(f"{path}: the folder {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK):
-        raise DatasetFileError(f"{path}: the folder {parent} is not writable; choose another output path")
-    if _is_npz(path) and path.is_dir():
-        raise DatasetFileError(f"{path}: is a folder; give a file path ending in .npz, or a path without .npz "
-                               f"for a folder of .npy files")
-    if not _is_npz(path) and path.exists() and not path.is_dir():
-        raise DatasetFileError(f"{path}: exists and is not a folder; give a folder path or a path ending in .npz")
-    return path
+    from ..outputs import OutputError, check_output
+
+    try:
+        return check_output(path, "dataset", flag, inputs=inputs, overwrite=overwrite, estimate=estimate)
+    except OutputError as e:
+        raise DatasetFileError(str(e)) from None
 
 
 def save_dataset(path: PathLike, x: np.ndarray, y: np.ndarray, yforg: np.ndarray,
-                 user_mapping: Sequence[Any], filenames: Sequence[str]) -> Path:
+                 user_mapping: Sequence[Any], filenames: Sequence[str], overwrite: bool = False) -> Path:
     """Write a dataset atomically: a ``.npz`` file when ``path`` ends in ``.npz``, else a ``.npy`` folder.
 
     Parameters
@@ -415,6 +420,8 @@ def save_dataset(path: PathLike, x: np.ndarray, y: np.ndarray, yforg: np.ndarray
     user_mapping : sequence, length U
         Original writer id of each writer index (ints, or names).
     filenames : sequence of str, length N
+    overwrite : bool
+        Replace an existing file that is not a dataset file (a folder holding other files is never replaced).
 
     Returns
     -------
@@ -426,7 +433,7 @@ def save_dataset(path: PathLike, x: np.ndarray, y: np.ndarray, yforg: np.ndarray
         x = x[:, None]
     if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1] != 1:
         raise ValueError(f"x must be uint8 of shape (N, 1, H, W), got {x.dtype} {x.shape}")
-    writer = DatasetWriter(path, capacity=len(x), img_size=x.shape[2:])
+    writer = DatasetWriter(path, capacity=len(x), img_size=x.shape[2:], overwrite=overwrite)
     with writer:
         writer.add_batch(x, y, yforg, filenames)
         writer.commit(user_mapping)
@@ -450,6 +457,8 @@ class DatasetWriter:
         Maximum number of images that will be added (the buffer is trimmed to the real count at commit).
     img_size : (int, int), default (170, 242)
         ``(H, W)`` of every image.
+    overwrite : bool
+        Replace an existing target that is not a dataset (see :func:`check_target`).
 
     Examples
     --------
@@ -458,7 +467,8 @@ class DatasetWriter:
     ...     w.commit(user_mapping=[1])
     """
 
-    def __init__(self, path: PathLike, capacity: int, img_size: Tuple[int, int] = (170, 242)):
+    def __init__(self, path: PathLike, capacity: int, img_size: Tuple[int, int] = (170, 242),
+                 overwrite: bool = False):
         self.path = Path(path)
         self.capacity = int(capacity)
         self.img_size = (int(img_size[0]), int(img_size[1]))
@@ -467,13 +477,15 @@ class DatasetWriter:
         self.n = 0
         self._y, self._yforg, self._filenames = [], [], []
         self._committed = False
-        check_target(self.path)
+        self.overwrite = bool(overwrite)
+        check_target(self.path, overwrite=self.overwrite,
+                     estimate=self.capacity * self.img_size[0] * self.img_size[1])
         parent = self.path.parent
         if _is_npz(self.path):
             self._tmpdir = None
             self._x = np.empty((self.capacity, 1) + self.img_size, dtype=np.uint8)
         else:
-            self._tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent))
+            self._tmpdir = Path(tempfile.mkdtemp(prefix=temp_prefix(self.path), suffix=".tmp", dir=parent))
             os.chmod(self._tmpdir, default_mode(is_dir=True))
             self._x = np.lib.format.open_memmap(self._tmpdir / "x.npy", mode="w+", dtype=np.uint8,
                                                 shape=(self.capacity, 1) + self.img_size)
@@ -537,6 +549,7 @@ class DatasetWriter:
 
     def _commit_npz(self, y, yforg, filenames, mapping) -> None:
         x = self._x[:self.n]
+        check_target(self.path, overwrite=self.overwrite)  # nothing else appeared there meanwhile
         atomic_write(self.path, lambda f: np.savez(f, x=x, y=y, yforg=yforg, user_mapping=mapping,
                                                    filenames=filenames))
         self._x = None
@@ -549,8 +562,9 @@ class DatasetWriter:
         _shrink_npy_rows(tmpdir / "x.npy", self.n)
         for key, arr in (("y", y), ("yforg", yforg), ("user_mapping", mapping), ("filenames", filenames)):
             np.save(tmpdir / f"{key}.npy", arr, allow_pickle=False)
-        if self.path.exists():  # swap: old -> backup, new -> target, then drop the backup
-            backup = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".old", dir=self.path.parent))
+        check_target(self.path, overwrite=self.overwrite)  # still only a dataset there
+        if self.path.exists():  # swap: old (a dataset folder) -> backup, new -> target, then drop the backup
+            backup = Path(tempfile.mkdtemp(prefix=temp_prefix(self.path), suffix=".old", dir=self.path.parent))
             os.rmdir(backup)
             os.replace(self.path, backup)
             os.replace(tmpdir, self.path)

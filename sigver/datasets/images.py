@@ -37,9 +37,14 @@ IMAGE_EXTENSIONS = frozenset(
 def _default_max_pixels() -> int:
     value = os.environ.get("SIGVER_MAX_IMAGE_PIXELS", "")
     try:
-        return int(value) if value.strip() else 200_000_000
+        limit = int(value) if value.strip() else 200_000_000
     except ValueError:
+        limit = 0
+    if limit < 1:  # never silently: a typo would otherwise change what is read
+        warnings.warn(f"SIGVER_MAX_IMAGE_PIXELS={value!r} is not a positive integer; it is ignored and the "
+                      f"default limit of 200000000 pixels is used", UserWarning, stacklevel=2)
         return 200_000_000
+    return limit
 
 
 #: Largest image (width x height, in pixels) that :func:`read_image` accepts: 200 megapixels by default

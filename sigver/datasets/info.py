@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from ..cli import cli_main
-from .format import load_dataset, save_dataset
+from .format import check_target, load_dataset, save_dataset
 
 
 def describe(data) -> dict:
@@ -54,8 +54,12 @@ def main(argv=None):
     p.add_argument("--convert", metavar="OUT",
                    help="write the dataset to OUT in sigver's format (.npz file, or a folder when OUT does not "
                         "end in .npz)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --convert file that is not a "
+                                                            "dataset file")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     args = p.parse_args(argv)
+    if args.convert:
+        check_target(args.convert, overwrite=args.overwrite, flag="--convert", inputs=[args.path])
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -71,7 +75,7 @@ def main(argv=None):
               f"writer ids {info['writer_ids']['first']} ... {info['writer_ids']['last']}"
               f"{'; x is memory-mapped' if info['memory_mapped'] else ''}")
     if args.convert:
-        save_dataset(args.convert, *data)
+        save_dataset(args.convert, *data, overwrite=args.overwrite)
         print(f"wrote {args.convert}")
     return 0
 

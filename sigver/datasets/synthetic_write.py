@@ -310,6 +310,10 @@ def generate_dataset(n_users: int = 100, genuine: int = 24, forgeries: int = 30,
     if out is None and npz is None and contact_sheet is None:
         raise SigverError("nothing to do: give --out DIR, --npz FILE and/or --contact-sheet PNG")
     workers = _check_int("workers", workers if workers is not None else (os.cpu_count() or 1), 1)
+    if npz is not None:  # before any work: never over foreign files, never over the --out folder
+        from .format import check_target
+
+        check_target(npz, flag="--npz", inputs=[out], overwrite=overwrite)
     result = SyntheticOutput()
     if out is not None:
         result.folder = write_folder(dataset, out, workers=workers, overwrite=overwrite, progress=progress)

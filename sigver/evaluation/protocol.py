@@ -25,6 +25,7 @@ from ..cli import add_device_arguments, add_progress_argument, positive_float, p
 from ..datasets.features import load_features
 from ..errors import SigverError
 from ..featurelearning.models import available_models
+from ..outputs import check_output
 from ..shapes import INPUT_SIZE
 from . import results
 
@@ -128,8 +129,12 @@ def check_common_args(args) -> None:
             parent = next((a for a in path.parents if a.exists()), Path("."))
             if not parent.is_dir():
                 raise EvaluationInputError(f"--save-path: {parent} is not a folder, so {path} cannot be written")
+            check_output(path, kind, "--save-path", overwrite_flag=None, create_parents=True,
+                         inputs=[getattr(args, k, None) for k in ("features_path", "data_path", "model_path")])
     if args.plots is not None and Path(args.plots).exists() and not Path(args.plots).is_dir():
         raise EvaluationInputError(f"--plots {args.plots}: exists and is not a folder")
+    if args.plots is not None:
+        check_output(args.plots, "folder", "--plots")
 
 
 def check_user_ranges(args, y: np.ndarray, source: str) -> int:

@@ -19,6 +19,7 @@ Loading never unpickles arbitrary objects (``torch.load(..., weights_only=True)`
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -37,7 +38,7 @@ from ..fileio import atomic_write
 from .models import INPUT_SIZE, available_models, create_model, model_name
 
 __all__ = ["save_checkpoint", "load_checkpoint", "LoadedCheckpoint", "sidecar_path", "infer_architecture",
-           "CheckpointWarning", "resolve_input_size", "read_checkpoint_file"]
+           "CheckpointWarning", "resolve_input_size", "read_checkpoint_file", "weights_sha256"]
 
 PathLike = Union[str, os.PathLike]
 StateDict = Mapping[str, torch.Tensor]
@@ -363,6 +364,31 @@ def _choose_arch(path: Path, base: Dict[str, torch.Tensor], arch: Optional[str],
     return found, False
 
 
+def weights_sha256(model) -> str:
+    """SHA-256 of a model's weights (state dict tensors in key order, ``num_batches_tracked`` left out).
+
+    It identifies the weights, not the file: the same weights saved again, moved or converted from the
+    original's format give the same hash.
+    """
+    h = hashlib.sha256()
+    for key, t in sorted(model.state_dict().items()):
+        if key.endswith("num_batches_tracked"):
+            continue
+        a = t.detach().cpu().contiguous().numpy()
+        h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _check_finite_weights(path: Path, *state_dicts) -> None:
+    """Weights with NaN or infinite values (a diverged run) are refused: they would give NaN features."""
+    for sd in state_dicts:
+        for key, t in (sd or {}).items():
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise CheckpointError(f"{path}: the weights {key!r} hold NaN or infinite values (the training "
+                                      f"diverged); use an earlier checkpoint of the run")
+
+
 def load_checkpoint(path: PathLike, device: Union[str, torch.device] = "cpu", arch: Optional[str] = None
                     ) -> LoadedCheckpoint:
     """Load a checkpoint saved by sigver, by the original code, or published with the paper.
@@ -394,6 +420,7 @@ def load_checkpoint(path: PathLike, device: Union[str, torch.device] = "cpu", ar
     """
     path = Path(path)
     base, cls_sd, forg_sd = _split(path, read_checkpoint_file(path))
+    _check_finite_weights(path, base, cls_sd, forg_sd)
     info = _read_sidecar(path)
     name, trusted = _choose_arch(path, base, arch, info)
 

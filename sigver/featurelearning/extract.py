@@ -12,19 +12,24 @@ scaled to [0, 1] and fed in eval mode.
 Output (:mod:`sigver.datasets.features`; ``.npz``, written atomically: a failed run leaves an existing file untouched):
 
 ``features``  float32 (N, D); ``y``, ``yforg`` int (N,); ``filenames`` str (N,); ``user_mapping`` (U,) as in
-the dataset file (original writer ids); ``architecture`` str (0-d); ``model_path`` str (0-d).
+the dataset file (original writer ids); ``architecture`` str (0-d); ``model_path`` str (0-d); ``model_sha256``
+str (0-d, the weights' hash: :func:`sigver.featurelearning.checkpoint.weights_sha256`); ``input_size`` int (2,).
+A features file is only combined with the model that made it (verification refuses another model's features).
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Optional, Sequence
+
+import numpy as np
 
 from ..cli import add_device_arguments, add_progress_argument, cli_main, positive_int, resolve_device
 from ..datasets import load_dataset
 from ..datasets.features import FEATURE_MATRIX_KEYS, FeatureFileError, load_features, save_features  # noqa: F401
-from .checkpoint import load_checkpoint, resolve_input_size
+from ..outputs import check_output
+from ..validation import check_finite
+from .checkpoint import load_checkpoint, resolve_input_size, weights_sha256
 from .features import extract_features
 from .models import available_models
 
@@ -47,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-pickle", action="store_true",
                    help="unpickle the user_mapping of dataset files written by the original code (trusted "
                         "files only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --save-path file that is not a features file")
     add_progress_argument(p)
     return p
 
@@ -55,20 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m sigver.featurelearning.extract`` (see ``--help``)."""
     args = build_parser().parse_args(argv)
-    save_path = Path(args.save_path)
-    if save_path.is_dir():
-        raise FeatureFileError(f"--save-path {save_path}: is a folder; give the path of the .npz file to write")
-    if not save_path.parent.is_dir():
-        raise FeatureFileError(f"--save-path {save_path}: folder {save_path.parent} does not exist; create it "
-                               f"first")
+    save_path = check_output(args.save_path, "features", "--save-path", overwrite=args.overwrite,
+                             inputs=[args.data_path, args.model_path])
     device = resolve_device(args.device, args.gpu_idx)
     data = load_dataset(args.data_path, allow_pickle=args.allow_pickle)
     loaded = load_checkpoint(args.model_path, device=device, arch=args.model)
     input_size = resolve_input_size(None, checkpoint=loaded)
     feats = extract_features(loaded.model, data.x, batch_size=args.batch_size, device=device,
                              input_size=input_size, progress=args.progress)
+    check_finite(feats, f"features of {args.data_path} by {args.model_path}", FeatureFileError)
     save_features(save_path, feats, data.y, data.yforg, data.filenames, data.user_mapping,
-                  architecture=loaded.arch, model_path=str(args.model_path))
+                  overwrite=args.overwrite, architecture=loaded.arch, model_path=str(args.model_path),
+                  model_sha256=weights_sha256(loaded.model), input_size=np.asarray(input_size, dtype=np.int64))
     print(f"{feats.shape[0]} x {feats.shape[1]} features ({loaded.arch}) of {args.data_path} -> {save_path}",
           file=sys.stderr)
     return 0

@@ -65,7 +65,10 @@ def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch
     h, w = int(input_size[0]), int(input_size[1])
     H, W = int(x.shape[2]), int(x.shape[3])
     if h > H or w > W:
-        raise ValueError(f"images of size {(H, W)} are smaller than the model input {(h, w)}")
+        from ..errors import ImageSizeError
+
+        raise ImageSizeError(f"images of {H} x {W} pixels are smaller than the model input {h} x {w}; "
+                             f"pre-process them to at least that size (process_dataset --image-size)")
     r, c = (H - h) // 2, (W - w) // 2
 
     device = torch.device(device if device is not None else default_device())

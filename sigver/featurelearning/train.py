@@ -26,7 +26,8 @@ import sys
 from typing import Optional, Sequence
 
 from ..cli import cli_main
-from ..training.run import check_run_folder, fit_run  # noqa: F401  (former home of both)
+from ..training.loop import TrainingError  # noqa: F401  (former home)
+from ..training.run import check_resume_args, check_run_folder, fit_run  # noqa: F401  (former home of these)
 from .trainer import (  # noqa: F401
     VAL_FRACTION,
     Net,

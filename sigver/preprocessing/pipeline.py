@@ -215,8 +215,14 @@ def _list_items(dataset, users) -> List[Tuple[int, int, Any]]:
 
 
 def _select_users(dataset, subset) -> list:
+    from ..validation import check_range
+
     users = list(dataset.get_user_list())
     if isinstance(subset, slice):
+        if subset.step is None and (subset.start is not None or subset.stop is not None):
+            a = 0 if subset.start is None else subset.start
+            b = len(users) if subset.stop is None else subset.stop
+            check_range("--users", a, b, len(users))  # reversed, empty or past the end: never clamped
         return users[subset]
     raise TypeError(f"subset must be a slice over positions in the user list, got {subset!r}")
 
@@ -299,11 +305,12 @@ def _check_canvas_ratio(canvas, img_size) -> None:
 
 
 def _run(dataset, save_path, img_size=IMG_SIZE, subset=slice(None), workers: int = 1,
-         canvas_size=None, progress: bool = True, allow_lost_writers: bool = False, binarize: bool = False):
+         canvas_size=None, progress: bool = True, allow_lost_writers: bool = False, binarize: bool = False,
+         overwrite: bool = False):
     from ..datasets.format import DatasetWriter, check_target, load_dataset
 
     img_size = (int(img_size[0]), int(img_size[1]))
-    check_target(save_path)  # before any work
+    check_target(save_path, overwrite=overwrite)  # before any work
     users = _select_users(dataset, subset)
     tasks = _list_items(dataset, users)
     report = ProcessReport(n_items=len(tasks))
@@ -319,7 +326,7 @@ def _run(dataset, save_path, img_size=IMG_SIZE, subset=slice(None), workers: int
         canvas_size = (int(canvas_size[0]), int(canvas_size[1]))
         report.canvas = canvas_size
         genuine_left = np.zeros(len(users), dtype=np.int64)
-        with DatasetWriter(save_path, capacity=len(tasks), img_size=img_size) as writer:
+        with DatasetWriter(save_path, capacity=len(tasks), img_size=img_size, overwrite=overwrite) as writer:
             results = imap(_preprocess_task, ((item, canvas_size, img_size, binarize) for _, _, item in tasks))
             for (y, yforg, item), (status, value, too_large) in zip(
                     tasks, _progress(results, len(tasks), progress, "pre-processing")):

@@ -103,26 +103,33 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--workers is then unused)",
                            " and the raw files at the same --path on every worker (a shared file system): "
                            "each worker reads its own images")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --save-path file that is not a dataset file")
     add_progress_argument(parser)
     return parser
 
 
 @cli_main
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from ..datasets.format import check_target
     from ..datasets.registry import get_dataset
+    from ..validation import check_range
 
     args = build_parser().parse_args(argv)
+    check_target(args.save_path, overwrite=args.overwrite, flag="--save-path", inputs=[args.path])
     img_size = tuple(args.image_size)
     canvas = _canvas_arg(args.canvas) if args.canvas is not None else None
     if isinstance(canvas, tuple):
         _check_canvas_ratio(canvas, img_size)
     options = {"language": args.language} if args.language is not None else {}
     dataset = get_dataset(args.dataset, args.path, **options)
-    subset = slice(*args.users) if args.users is not None else slice(None)
+    subset = slice(None)
+    if args.users is not None:
+        subset = slice(*check_range("--users", *args.users, len(dataset.get_user_list())))
     try:
         with cluster(args.scheduler):
             data, report = _run(dataset, args.save_path, img_size, subset, args.workers, canvas, args.progress,
-                                args.allow_lost_writers, args.binarize)
+                                args.allow_lost_writers, args.binarize, overwrite=args.overwrite)
     except WriterLostError as e:
         print(e.report.summary(), file=sys.stderr)
         print(f"error: {e}", file=sys.stderr)

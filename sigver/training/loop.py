@@ -251,6 +251,8 @@ class TrainLoop:
         self.grad_clip_value = grad_clip_value
         self.amp = amp
         self.device = torch.device(device)
+        if self.device.type == "cuda":
+            self.finite_check_every = 16
         self.manual_backward = manual_backward
         self.progress = progress and is_main
         self.is_main = is_main
@@ -393,6 +395,8 @@ class TrainLoop:
         t0 = time.perf_counter()
         window: Dict[str, torch.Tensor] = {}
         window_count = 0
+        recent: List[torch.Tensor] = []  # losses not yet checked finite (one device sync per check)
+        i = -1
         for i, batch in enumerate(batches):
             if not self.manual_backward:
                 self.optimizer.zero_grad(set_to_none=True)
@@ -400,6 +404,10 @@ class TrainLoop:
                 out = self.step(batch)
             if "loss" not in out:
                 raise TypeError("the step function must return a dict with a 'loss' entry")
+            recent.append(out["loss"].detach() if isinstance(out["loss"], torch.Tensor)
+                          else torch.tensor(float(out["loss"])))
+            if len(recent) >= self.finite_check_every:
+                self._check_losses(recent, epoch, i)
             if not self.manual_backward:
                 out["loss"].backward()
                 if self.grad_clip_value is not None:
@@ -421,6 +429,8 @@ class TrainLoop:
                     window, window_count = {}, 0
             if bar is not None and (i % 10 == 0):
                 bar.set_postfix(loss=f"{float(out['loss']):.4f}")
+        if recent:
+            self._check_losses(recent, epoch, i, counted=True)
         if bar is not None:
             bar.close()
         seconds = time.perf_counter() - t0
@@ -429,6 +439,27 @@ class TrainLoop:
         metrics["train_seconds"] = seconds
         metrics["train_images_per_s"] = count / seconds if seconds > 0 else None
         return metrics
+
+    #: losses are checked finite every this many steps (1: before each backward pass; on a GPU a larger value
+    #: avoids a device sync per step). The check names the first non-finite step exactly either way.
+    finite_check_every: int = 1
+
+    def _check_losses(self, recent: List[torch.Tensor], epoch: int, last: int, counted: bool = False) -> None:
+        """Stop at the first non-finite loss among ``recent`` (steps ``last - len(recent) + 1 .. last``)."""
+        values = torch.stack([v.float().reshape(()) for v in recent])
+        ok = torch.isfinite(values)
+        if bool(ok.all()):
+            recent.clear()
+            return
+        first = int((~ok).nonzero()[0, 0])
+        step_in_epoch = last - len(recent) + 1 + first
+        global_step = self.global_step - (len(recent) - 1 - first) + (0 if counted else 1)  # 1-based
+        state = self.logdir / STATE_FILE if self.logdir is not None else None
+        kept = (f"the last good training state is kept in {state}" if state is not None and state.is_file()
+                else "no training state of this run was saved yet")
+        raise TrainingError(f"the loss is {float(values[first])} at epoch {epoch + 1}, step {step_in_epoch + 1} "
+                            f"(optimiser step {global_step}): training stopped; {kept}; lower --lr (or check the "
+                            f"data) and --resume or start again")
 
     def validate(self, epoch: int) -> Dict[str, Any]:
         """``evaluate(epoch)`` with the modules in eval mode and gradients off (empty dict without it)."""

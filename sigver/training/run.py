@@ -26,11 +26,13 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Sequence, 
 import torch
 
 from ..cli import add_device_arguments, add_progress_argument, positive_int, resolve_device
-from .loop import LAST_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
+from ..outputs import OutputError, check_output
+from ..validation import changed_arguments, float_in
+from .loop import LOG_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
 
 __all__ = ["add_run_arguments", "add_sgd_arguments", "lr_decay_times", "check_run_folder", "distributed",
            "distributed_run", "sgd_step_lr", "args_record", "make_run_logger", "resume_run", "run_loop",
-           "fit_run", "log"]
+           "fit_run", "log", "check_resume_args", "RESUME_FREE", "RESUME_FIXED"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -53,12 +55,13 @@ def add_sgd_arguments(p, epochs: int = 20) -> None:
     """The original's optimiser flags (SGD with Nesterov momentum, StepLR): ``--batch-size`` is not here
     (trainers name their own), ``--lr``, ``--lr-decay``, ``--lr-decay-times``, ``--momentum``,
     ``--weight-decay``, ``--epochs``."""
-    p.add_argument("--lr", "-lr", type=float, default=0.001, help="initial learning rate (default: 0.001)")
-    p.add_argument("--lr-decay", type=float, default=0.1, help="StepLR gamma (default: 0.1)")
+    p.add_argument("--lr", "-lr", type=float_in(0, low_open=True), default=0.001,
+                   help="initial learning rate (default: 0.001)")
+    p.add_argument("--lr-decay", type=float_in(0, 1, low_open=True), default=0.1, help="StepLR gamma (default: 0.1)")
     p.add_argument("--lr-decay-times", type=lr_decay_times, default=3,
                    help="number of LR decays: step size = epochs // this (default: 3)")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--momentum", type=float_in(0, 1, high_open=True), default=0.9)
+    p.add_argument("--weight-decay", type=float_in(0), default=1e-4)
     p.add_argument("--epochs", type=positive_int, default=epochs)
 
 
@@ -113,10 +116,11 @@ def args_record(args) -> Dict[str, Any]:
 # checks, device and processes
 # ---------------------------------------------------------------------------------------------------
 
-def check_run_folder(args, run_files: Iterable[str] = (STATE_FILE, LAST_FILE)) -> None:
+def check_run_folder(args, run_files: Iterable[str] = (STATE_FILE, LOG_FILE)) -> None:
     """Checks shared by the training CLIs: the logger packages importable (``--tensorboard``,
     ``--visdomport``), ``--logdir`` usable and not holding a run (one of ``run_files``) unless ``--resume``,
-    ``--overwrite`` or ``--test``."""
+    ``--overwrite`` or ``--test``. A model file alone is not a run: the first epoch's saving failed (e.g. a
+    full disk) before its state and log line were written, and restarting loses nothing."""
     if getattr(args, "tensorboard", False):
         try:
             import tensorboard  # noqa: F401
@@ -132,6 +136,10 @@ def check_run_folder(args, run_files: Iterable[str] = (STATE_FILE, LAST_FILE)) -
     logdir = Path(args.logdir)
     if logdir.exists() and not logdir.is_dir():
         raise TrainingError(f"--logdir {logdir}: exists and is not a folder")
+    try:
+        check_output(logdir, "folder", "--logdir")
+    except OutputError as e:
+        raise TrainingError(str(e)) from None
     if (not getattr(args, "test", False) and args.resume is None and not args.overwrite
             and any((logdir / f).exists() for f in run_files)):
         raise TrainingError(f"--logdir {logdir} already holds a run; pass --resume to continue it, --overwrite to "
@@ -223,6 +231,7 @@ def fit_run(loop: TrainLoop, args, training_args: Dict[str, Any], is_main: bool 
     folder's state, or a path), the live-curve logger (default: :func:`make_run_logger`), ``args.json``
     (``args.resume.json`` when resuming), ``loop.fit()``, and a line naming the best epoch. Returns 0."""
     if args.resume is not None:
+        check_resume_args(args.logdir, training_args, is_main)
         resume_run(loop, args, is_main=is_main)
     if is_main:
         Path(args.logdir).mkdir(parents=True, exist_ok=True)
@@ -234,3 +243,35 @@ def fit_run(loop: TrainLoop, args, training_args: Dict[str, Any], is_main: bool 
     if is_main and loop.best_epoch is not None:
         log(f"best val_acc {loop.best * 100:.2f}% at epoch {loop.best_epoch + 1}; models in {args.logdir}")
     return 0
+
+
+#: arguments that may change on --resume without a word (where and how the run is shown, not what it computes)
+RESUME_FREE = {"resume", "overwrite", "logdir", "device", "gpu_idx", "progress", "visdomport", "visdom_server",
+               "visdom_env", "tensorboard", "log_every", "epochs", "compile", "checkpoint", "test"}
+#: arguments whose change makes the resumed run a different one: refused
+RESUME_FIXED = {"model", "dataset_path", "users", "forg", "input_size", "seed", "loss_type", "augment"}
+
+
+def check_resume_args(logdir, training_args: Dict[str, Any], is_main: bool = True) -> None:
+    """``--resume`` with other hyper-parameters than the run was started with: refuse what would make it
+    another run (data, model, seed), warn about the rest (learning rate, batch size, ...), naming them."""
+    import json
+
+    try:
+        old = json.loads((Path(logdir) / "args.json").read_text())
+    except (OSError, ValueError):
+        return  # no record of the original arguments (a state given by path, an old run)
+    if not isinstance(old, dict):
+        return
+    old = old.get("args", old) if isinstance(old.get("args", old), dict) else old
+    keys = [k for k in training_args if k not in RESUME_FREE]
+    changed = changed_arguments(old, training_args, keys)
+    if not changed:
+        return
+    text = ", ".join(f"--{k.replace('_', '-')} {a} -> {b}" for k, (a, b) in changed.items())
+    fixed = [k for k in changed if k in RESUME_FIXED]
+    if fixed:
+        raise TrainingError(f"--resume: the run in {logdir} was started with other arguments ({text}); "
+                            f"resume with the original ones, or start a new run (another --logdir or --overwrite)")
+    log(f"warning: --resume with changed hyper-parameters ({text}); the run continues with the new values",
+        is_main)

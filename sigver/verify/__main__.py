@@ -19,7 +19,9 @@ from typing import Optional, Sequence
 
 from ..cli import add_device_arguments, cli_main, positive_float, positive_int, unit_float
 from ..distributed import add_scheduler_argument, cluster
-from .api import DEFAULT_CANVAS, SHIPPED_MODEL, enroll, verify
+from ..outputs import check_output
+from .api import DEFAULT_CANVAS, IMG_SIZE, SHIPPED_MODEL, enroll, verify
+from .integrity import KEY_ENV, read_key
 from .user import UserFileError, load_user
 
 
@@ -53,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unpickle the user_mapping of a --negatives file written by the original code")
     e.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     add_scheduler_argument(e, "the --target-far calibration's per-writer fits")
+    e.add_argument("--key-file", default=None, help="secret key: the user file gets an HMAC-SHA256 that `check` "
+                                                    f"verifies (default: ${KEY_ENV} when set)")
     add_device_arguments(e, gpu_idx=False)
 
     c = sub.add_parser("check", help="verify questioned signatures; prints JSON")
@@ -60,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("images", nargs="+", metavar="IMG", help="questioned signatures")
     c.add_argument("--model-path", default=None, help="model (default: the one recorded in the user file)")
     add_device_arguments(c, gpu_idx=False)
+    c.add_argument("--key-file", default=None, help="secret key the user was enrolled with: the user file's "
+                                                    f"HMAC must match (default: ${KEY_ENV} when set)")
     return p
 
 
@@ -72,13 +78,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise UserFileError(f"--out {out}: exists; pass --overwrite to replace it")
         if not out.parent.is_dir():
             raise UserFileError(f"--out {out}: folder {out.parent} does not exist; create it first")
+        check_output(out, "user", "--out", overwrite=args.overwrite,
+                     inputs=[args.model_path, args.negatives, *args.references])
+        if args.canvas and (args.canvas[0] < IMG_SIZE[0] or args.canvas[1] < IMG_SIZE[1]):
+            raise UserFileError(f"--canvas {args.canvas[0]} {args.canvas[1]}: the canvas must be at least "
+                                f"{IMG_SIZE[0]} {IMG_SIZE[1]} (the stored image size), e.g. the scans' size")
+        key = read_key(args.key_file)
         with cluster(args.scheduler):
             user = enroll(args.model_path, args.references, name=args.user, negatives=args.negatives,
                           target_far=args.target_far, canvas=tuple(args.canvas) if args.canvas else None,
                           device=args.device, svm_type=args.svm_type, C=args.svm_c, gamma=args.svm_gamma,
                           negatives_per_writer=args.negatives_per_writer, seed=args.seed,
                           allow_pickle=args.allow_pickle)
-        user.save(out)
+        user.save(out, key=key)
         info = user.meta["threshold_info"]
         how = ("SVM margin" if info["method"] == "svm_margin" else
                f"FAR {100 * info['target_far']:g}% on {info['dev_writers']} development writers' "
@@ -88,9 +100,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               f"{user.meta['enrollment']['n_negatives']} negatives; threshold {user.threshold:.4g} ({how}) "
               f"-> {out}", file=sys.stderr)
         return 0
-    user = load_user(args.user_file)
+    user = load_user(args.user_file, key=read_key(args.key_file))
     results = verify(user, args.images, model_path=args.model_path, device=args.device)
-    print(json.dumps({"user": user.name, "threshold": user.threshold, "results": results}, indent=2))
+    print(json.dumps({"user": user.name, "threshold": user.threshold, "results": results}, indent=2,
+                     allow_nan=False))
     return 0
 
 

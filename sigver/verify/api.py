@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import BlankImageError, SigverError
+from ..validation import check_finite
 from .user import FORMAT, FORMAT_VERSION, EnrolledUser, EnrollmentError, ModelMismatchError, load_user
 
 __all__ = ["enroll", "verify", "weights_sha256", "default_model_path", "model_preprocessing", "MIN_REFERENCES",
@@ -97,19 +98,11 @@ def model_preprocessing(model_path: PathLike) -> Dict[str, Any]:
 # model
 
 def weights_sha256(model) -> str:
-    """SHA-256 of a model's weights (state dict tensors in key order, ``num_batches_tracked`` left out).
+    """SHA-256 of a model's weights: :func:`sigver.featurelearning.checkpoint.weights_sha256` (imported when
+    called, so that importing this module does not import torch)."""
+    from ..featurelearning.checkpoint import weights_sha256 as sha
 
-    It identifies the weights, not the file: the same weights saved again, moved or converted from the
-    original's format give the same hash.
-    """
-    h = hashlib.sha256()
-    for key, t in sorted(model.state_dict().items()):
-        if key.endswith("num_batches_tracked"):
-            continue
-        a = t.detach().cpu().contiguous().numpy()
-        h.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
+    return sha(model)
 
 
 def _load_model(model_path: PathLike, device: str):
@@ -163,11 +156,13 @@ def preprocess_images(images: Sequence[ImageLike], canvas: Tuple[int, int],
     import warnings
 
     from ..preprocessing import preprocess_signature
+    from ..preprocessing.ink import check_ink
 
     out, names = [], []
     for i, img in enumerate(images):
         name = _name(img, i)
         a = _read(img, name)
+        check_ink(a, name)  # blank paper, noise, specks or ruled lines alone are not a signature
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # a signature larger than the canvas: its centre is kept
@@ -256,6 +251,7 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
             raise EnrollmentError(f"--negatives {path}: features of other model weights (sha256 {recorded[:12]}...) "
                                   f"than the model (sha256 {model_info['sha256'][:12]}...); extract them with "
                                   "this model")
+        _check_features_model(path, f, model_info)
         if f["features"].shape[1] != model_info["feature_size"]:
             raise EnrollmentError(f"--negatives {path}: features of size {f['features'].shape[1]}, but the model "
                                   f"gives {model_info['feature_size']}; extract them with this model")
@@ -275,7 +271,44 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
         triple = (feats, y[keep], yforg[keep])
     if len(np.unique(triple[1][triple[2] == 0])) < 2:
         raise EnrollmentError(f"--negatives {path}: needs genuine signatures of at least 2 writers")
+    _warn_if_fewer(path, triple[1], triple[2], n_genuine)
     return triple, {"source": os.path.abspath(path), "writers": int(len(np.unique(triple[1]))), "seed": seed}
+
+
+def _check_features_model(path, f: dict, model_info: Dict[str, Any]) -> None:
+    """A features file is used only with the model that made it (its weights' hash and input size)."""
+    import warnings
+
+    if "model_sha256" not in f:
+        warnings.warn(f"--negatives {path}: the features file does not record its model's weights, so it cannot "
+                      "be checked against this model; re-extract it with `python -m sigver.featurelearning."
+                      "extract` to record them", UserWarning, stacklevel=3)
+    if "input_size" in f and [int(v) for v in np.ravel(f["input_size"])] != list(model_info["input_size"]):
+        raise EnrollmentError(f"--negatives {path}: features of {tuple(int(v) for v in np.ravel(f['input_size']))} "
+                              f"inputs, but the model takes {tuple(model_info['input_size'])}; extract them with "
+                              "this model")
+
+
+def _warn_if_fewer(path, y: np.ndarray, yforg: np.ndarray, wanted: int) -> None:
+    """Say so when the pool has fewer genuine signatures per writer than asked (never a silent clamp)."""
+    import warnings
+
+    counts = np.bincount(y[yforg == 0])
+    most = int(counts.max()) if counts.size else 0
+    if 0 < most < wanted:
+        warnings.warn(f"--negatives {path}: at most {most} genuine signatures per writer, {wanted} were asked "
+                      f"(--negatives-per-writer); using {most}", UserWarning, stacklevel=3)
+
+
+def _refuse_duplicates(x: np.ndarray, names: Sequence[str]) -> None:
+    """The same reference given twice (same file, or the same pre-processed image) is refused."""
+    seen: Dict[bytes, str] = {}
+    for img, name in zip(x, names):
+        digest = hashlib.sha256(np.ascontiguousarray(img).tobytes()).digest()
+        if digest in seen:
+            raise EnrollmentError(f"reference {name} is the same signature as {seen[digest]}; give each "
+                                  "reference once (distinct signatures of the user)")
+        seen[digest] = name
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -347,7 +380,9 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
     t0 = time.perf_counter()
     model, model_info = _load_model(model_path, device)
     x, names = preprocess_images(references, canvas, binarize)
+    _refuse_duplicates(x, names)
     ref_feats = _features(model, x, model_info["input_size"], device)
+    check_finite(ref_feats, f"features of the references by {model_path}", EnrollmentError)
 
     n_refs, per_writer = len(ref_feats), int(negatives_per_writer)
     calibrate = target_far is not None
@@ -440,5 +475,6 @@ def verify(user: Union[EnrolledUser, PathLike], images: Sequence[ImageLike], mod
         return []
     x, names = preprocess_images(images, user.canvas, bool(user.meta["preprocessing"].get("binarize", False)))
     scores = user.decision_function(_features(model, x, user.meta["preprocessing"]["input_size"], device))
+    check_finite(scores, f"{where}: scores")
     t = user.threshold
     return [{"image": n, "score": float(s), "accepted": bool(s >= t)} for n, s in zip(names, scores)]

@@ -38,6 +38,7 @@ from ..datasets import get_subset
 from ..distributed import add_scheduler_argument, cluster
 from ..evaluation import metrics as wd_metrics
 from ..evaluation import results as wd_results
+from ..validation import finite_float
 # the protocol half of this command lives in sigver.evaluation.protocol; its names are re-exported here for
 # code that imported them from this module (WDInputError is the former name of EvaluationInputError)
 from ..evaluation.protocol import (  # noqa: F401
@@ -96,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_scheduler_argument(svm, "the users' SVM fits (and the --target-far calibration)")
 
     thr = p.add_argument_group("thresholds fixed before the test (sigver#23)")
-    thr.add_argument("--thr", type=float, default=0.0, help="global threshold of FRR / FAR_random / FAR_skilled")
+    thr.add_argument("--thr", type=finite_float, default=0.0, help="global threshold of FRR / FAR_random / FAR_skilled")
     thr.add_argument("--target-far", type=unit_float, default=None,
                      help="also report FRR/FAR at the threshold giving this FAR on held-out development writers")
     thr.add_argument("--thr-dev-users", type=positive_int, default=50,

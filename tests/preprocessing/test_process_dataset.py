@@ -133,10 +133,13 @@ def test_lost_writer_fails_and_leaves_existing_file(tiny, tmp_path):
     with pytest.raises(WriterLostError, match="1 writers"):
         process_dataset(TinyReader(tiny), out, progress=False)
     assert not out.exists()
-    out.write_bytes(b"previous")
+    from sigver.datasets import save_dataset
+
+    save_dataset(out, np.zeros((1, 1, 4, 4), np.uint8), [0], [0], [7], ["previous.png"])
+    previous = out.read_bytes()
     with pytest.raises(WriterLostError):
         process_dataset(TinyReader(tiny), out, progress=False)
-    assert out.read_bytes() == b"previous"
+    assert out.read_bytes() == previous
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
     data = process_dataset(TinyReader(tiny), out, progress=False, allow_lost_writers=True)
     assert 0 not in set(data.y[data.yforg == 0])

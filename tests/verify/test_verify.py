@@ -90,7 +90,7 @@ def test_decision_function_matches_sklearn():
 def test_user_file_round_trip_no_pickle(tmp_path, trained_model, alice):
     path = alice.save(tmp_path / "alice.npz")
     with np.load(path, allow_pickle=False) as z:  # plain arrays only
-        assert set(z.files) == {"meta", "support_vectors", "dual_coef", "intercept", "scale"}
+        assert set(z.files) == {"meta", "support_vectors", "dual_coef", "intercept", "scale", "integrity"}
         meta = json.loads(str(z["meta"]))
     assert meta["name"] == "alice" and meta["threshold"] == 0.0 and meta["threshold_info"]["method"] == "svm_margin"
     assert meta["model"]["architecture"] == "signet_thin" and len(meta["model"]["sha256"]) == 64

@@ -199,7 +199,7 @@ BAD = [
     (["--features-path", "{f}", "--exp-users", "0", "8", "--dev-users", "8", "16", "--gen-for-train", "6",
       "--gen-for-test", "4", "--forg-from-dev", "13"],
      "--forg-from-dev 13"),
-    (["--features-path", "{d}/old.json"], "cannot read the features file"),
+    (["--features-path", "{d}/old.json"], "an input of this command"),
     (["--features-path", "{f}", "--exp-users", "0", "8", "--dev-users", "8", "16", "--save-path",
       "{f}/r.json"], "is not a folder"),
     (["--model-path", "{f}", "--features-path", "{f}"], "either --model-path"),
@@ -209,13 +209,13 @@ BAD = [
 @pytest.mark.parametrize("argv,message", BAD)
 def test_bad_input_one_line_nothing_lost(feats, tmp_path, capsys, argv, message):
     old = tmp_path / "old.json"
-    old.write_text("keep me")
+    old.write_text('{"keep": "me"}')  # earlier results (JSON): replaced only by a run that succeeds
     argv = [a.format(d=tmp_path, f=feats) for a in argv]
     code, out, err = run(argv + ["--save-path", old] if "--save-path" not in argv else argv, capsys)
     assert code == 2
     assert err.startswith("error:") and err.count("\n") == 1 and message in err, err
     assert "Traceback" not in err
-    assert old.read_text() == "keep me"
+    assert old.read_text() == '{"keep": "me"}'
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
 
 
