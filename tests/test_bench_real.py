@@ -11,7 +11,7 @@ from .conftest import REPO, synthetic_dataset_file
 
 def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
     train = synthetic_dataset_file(tmp_path_factory, "train.npz", n_users=6, genuine=14, forgeries=2, seed=11)
-    test = synthetic_dataset_file(tmp_path_factory, "test.npz", n_users=4, genuine=12, forgeries=6, seed=12)
+    test = synthetic_dataset_file(tmp_path_factory, "test.npz", n_users=8, genuine=12, forgeries=6, seed=12)
     out = tmp_path / "bench"
     cmd = [sys.executable, str(REPO / "scripts" / "bench_real.py"), "--quick", "--out", str(out),
            "--train-data", str(train), "--test-data", str(test), "--parallel", "1",
@@ -27,10 +27,10 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
         for fold in row["wd_folds"]:
             assert 0.0 <= fold["EER_userthresholds"] <= 1.0 and 0.0 <= fold["mean_AUC"] <= 1.0
         run = out / "runs" / recipe / "seed1"
-        # one features file: the 4 test writers first, the 6 training writers after them
+        # one features file: the 8 test writers first, the 6 training writers after them
         with np.load(run / "features.npz") as f:
-            assert sorted(np.unique(f["y"])) == list(range(10))
-            assert len(f["y"]) == 4 * 18 + 6 * 16
+            assert sorted(np.unique(f["y"])) == list(range(14))
+            assert len(f["y"]) == 8 * 18 + 6 * 16
     # 'binarize' trains as 'sigver-train' (only its test set differs): one training run for both
     assert len(list((out / "train").glob("*/seed1/model_last.pth"))) == 2
     md = (out / "results.md").read_text()
