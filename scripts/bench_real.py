@@ -323,6 +323,7 @@ def plot(table, args, path: Path) -> Optional[Path]:
     from matplotlib.figure import Figure
     from scipy.stats import norm
 
+    from sigver.evaluation.metrics import roc_curve
     from sigver.evaluation.results import load_scores
 
     fig = Figure(figsize=(11, 5))
@@ -339,9 +340,9 @@ def plot(table, args, path: Path) -> Optional[Path]:
         forg = np.concatenate([np.concatenate(f["skilledPreds"]) for f in folds])
         if not len(forg):
             continue
-        thr = np.unique(np.r_[gen, forg])
-        frr = np.searchsorted(np.sort(gen), thr, side="left") / len(gen)
-        far = 1 - np.searchsorted(np.sort(forg), thr, side="left") / len(forg)
+        far, tpr, _ = roc_curve(np.r_[np.ones(len(gen)), -np.ones(len(forg))], np.r_[gen, forg],
+                                drop_intermediate=False)
+        frr = 1 - tpr
         ax_roc.plot(100 * far, 100 * (1 - frr), label=recipe)
         eps = 1e-4
         ax_det.plot(norm.ppf(np.clip(far, eps, 1 - eps)), norm.ppf(np.clip(frr, eps, 1 - eps)), label=recipe)

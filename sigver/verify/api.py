@@ -78,8 +78,10 @@ def model_preprocessing(model_path: PathLike) -> Dict[str, Any]:
     ``binarize`` (default False) and ``negatives`` (path of its negative pool, or None)."""
     import json
 
+    from ..featurelearning.checkpoint import sidecar_path
+
     out: Dict[str, Any] = {"canvas": DEFAULT_CANVAS, "binarize": False, "negatives": None}
-    sidecar = Path(model_path).with_suffix(".json")
+    sidecar = sidecar_path(model_path)
     try:
         meta = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
     except (OSError, ValueError):
