@@ -69,6 +69,11 @@ RECIPES: Dict[str, Dict] = {
     "signet": dict(trainer="sigver", model="signet", args=[*FAST], note="the full SigNet (bf16)"),
     "signet+binarize": dict(trainer="sigver", model="signet", args=[*FAST], test="binarized",
                             note="the full SigNet (bf16), binarised test scans"),
+    "supcon": dict(trainer="sigver", model="signet_thin", args=["--supcon", "0.5", *FAST],
+                   note="supervised contrastive term on the features (weight 0.5, temperature 0.1, writer-grouped "
+                        "batches of 4; bf16)"),
+    "supcon+binarize": dict(trainer="sigver", model="signet_thin", args=["--supcon", "0.5", *FAST],
+                            test="binarized", note="the contrastive term (bf16), binarised test scans"),
     "augment": dict(trainer="sigver", model="signet_thin", args=["--augment", "scanner"],
                     note="scanner/pen augmentation (binarisation, blur, contrast, stroke width, affine)"),
     "binarize": dict(trainer="sigver", model="signet_thin", args=[], test="binarized",

@@ -7,6 +7,11 @@
 - SigNet-F, ``loss_type='L1'`` (paper Eq. 3): CE over all samples (a forgery is labelled with the writer it
   imitates) plus the same ``lamb``-weighted BCE.
 
+- Supervised contrastive term (``supcon_loss``, Khosla et al. 2020), an option added to either loss: on the
+  L2-normalised features, each genuine signature is pulled towards the other genuine signatures of its writer
+  in the batch and pushed from everything else, the skilled forgeries of that writer included (hard
+  negatives). Forgeries are never positives.
+
 The forgery target is ``yforg > 0``: skilled (1) and simple (2) forgeries are both positives (the original
 would have fed a target of 2 to the BCE, docs/compatibility.md).
 """
@@ -17,7 +22,7 @@ from typing import Dict, Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSS_TYPES", "signet_loss", "signet_f_loss", "classification_stats"]
+__all__ = ["LOSS_TYPES", "signet_loss", "signet_f_loss", "supcon_loss", "classification_stats"]
 
 #: Accepted values of ``loss_type``.
 LOSS_TYPES = ("L1", "L2")
@@ -84,6 +89,44 @@ def signet_f_loss(logits: torch.Tensor, forg_logits: torch.Tensor, y: torch.Tens
         class_loss = F.cross_entropy(logits.float(), y)
     loss = (1.0 - lamb) * class_loss + lamb * forg_loss
     return {"loss": loss, "class_loss": class_loss, "forg_loss": forg_loss}
+
+
+def supcon_loss(features: torch.Tensor, y: torch.Tensor, yforg: torch.Tensor,
+                temperature: float = 0.1) -> torch.Tensor:
+    """Supervised contrastive loss of a batch of features (Khosla et al. 2020, the "L_out" form).
+
+    Parameters
+    ----------
+    features : Tensor of float, shape (B, D)
+        Features (normalised here to unit length).
+    y : Tensor of int64, shape (B,)
+        Writer labels (for a forgery: the writer it imitates).
+    yforg : Tensor of int, shape (B,)
+        0 genuine; forgeries (> 0) are negatives of every anchor and anchors of none.
+    temperature : float
+        Softmax temperature, > 0.
+
+    Returns
+    -------
+    Tensor, scalar
+        ``mean over anchors with a positive of -mean_p log(exp(z_a.z_p / t) / sum_{b != a} exp(z_a.z_b / t))``,
+        where the positives ``p`` of a genuine anchor ``a`` are the other genuine signatures of its writer.
+        0 (still in the graph) when no anchor has a positive.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    z = F.normalize(features.float().flatten(1), dim=1)
+    sim = z @ z.t() / temperature
+    b = len(y)
+    self_mask = torch.eye(b, dtype=torch.bool, device=z.device)
+    genuine = yforg == 0
+    positive = (y.view(-1, 1) == y.view(1, -1)) & genuine.view(-1, 1) & genuine.view(1, -1) & ~self_mask
+    # log-softmax over all other samples of the batch (the anchor itself left out)
+    log_prob = sim - torch.logsumexp(sim.masked_fill(self_mask, float("-inf")), dim=1, keepdim=True)
+    n_pos = positive.sum(1)
+    has_pos = n_pos > 0
+    per_anchor = -(log_prob * positive).sum(1) / n_pos.clamp(min=1)
+    return (per_anchor * has_pos).sum() / has_pos.sum().clamp(min=1)
 
 
 def classification_stats(logits: torch.Tensor, y: torch.Tensor, yforg: torch.Tensor,

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..cli import positive_int, unit_float
+from ..validation import float_in
 from ..datasets import get_subset, load_dataset, remove_forgeries
 from ..training.batching import VAL_FRACTION, DataSplitError, DeviceBatches, as_generator, split_indices
 from ..training.loop import TrainingError, TrainLoop
@@ -24,7 +25,7 @@ from ..training.run import (add_run_arguments, add_sgd_arguments, args_record, c
                             fit_run, log, sgd_step_lr)
 from .checkpoint import load_checkpoint, resolve_input_size, save_checkpoint
 from .augment import AUGMENTATIONS, Augmenter
-from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss
+from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss, supcon_loss
 from .models import INPUT_SIZE, available_models, create_model, make_heads
 
 __all__ = ["build_parser", "prepare_data", "evaluate_split", "training_step", "run", "TrainContext", "Net",
@@ -64,6 +65,16 @@ def build_parser(prog: str = "python -m sigver.featurelearning.train",
                    help="training augmentation policy (default: none, as the original); 'scanner': random "
                         "affine jitter, stroke width, blur, ink intensity and binarisation, on the device "
                         "(measured across real datasets in BENCHMARKS.md: it did not help there)")
+    metric = p.add_argument_group("metric learning (not in the original)")
+    metric.add_argument("--supcon", type=float_in(0), default=0.0, metavar="WEIGHT",
+                        help="add WEIGHT x a supervised contrastive loss on the features (genuine signatures of "
+                             "a writer are positives; everything else, that writer's forgeries included, "
+                             "negatives); default 0: off, as the original")
+    metric.add_argument("--supcon-temperature", type=float_in(0, low_open=True), default=0.1,
+                        help="temperature of the contrastive loss (default: 0.1)")
+    metric.add_argument("--group-size", type=positive_int, default=None, metavar="K",
+                        help="draw batches writer-grouped, K signatures of a writer together (default: 4 with "
+                             "--supcon, else 1: plain shuffling as the original)")
     add_run_arguments(p, seed=42)
     return p
 
@@ -148,7 +159,8 @@ def evaluate_split(model: nn.Module, classification: nn.Module, forg_layer: Opti
 
 
 def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[float] = None,
-                  loss_type: str = "L2") -> Dict[str, torch.Tensor]:
+                  loss_type: str = "L2", supcon: float = 0.0,
+                  supcon_temperature: float = 0.1) -> Dict[str, torch.Tensor]:
     """Forward and loss of one training batch (the ``step`` of :class:`TrainLoop`).
 
     Parameters
@@ -158,15 +170,18 @@ def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[floa
     batch : (x, y, yforg)
     forg, lamb, loss_type
         SigNet-F loss (``--forg --lamb --loss-type``); plain SigNet loss when ``forg`` is False.
+    supcon, supcon_temperature
+        Weight and temperature of the supervised contrastive term (:func:`supcon_loss`, ``--supcon``); with
+        a weight > 0, ``net`` must also return the features (``Net(..., return_features=True)``).
 
     Returns
     -------
     dict
         ``loss``, ``acc`` (writer accuracy; on genuine samples under SigNet-F) and with ``forg`` the terms of
-        :func:`signet_f_loss` and ``forg_acc``.
+        :func:`signet_f_loss` and ``forg_acc``; with ``supcon``: ``supcon_loss``.
     """
     xb, yb, fb = batch
-    logits, forg_logits = net(xb)
+    logits, forg_logits, *rest = net(xb)
     if forg:
         out = signet_f_loss(logits, forg_logits, yb, fb, lamb, loss_type)
         genuine = fb == 0
@@ -177,6 +192,11 @@ def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[floa
     else:
         out = {"loss": signet_loss(logits, yb)}
         out["acc"] = (logits.argmax(1) == yb).float().mean()
+    if supcon > 0:
+        if not rest:
+            raise ValueError("supcon > 0 needs a net that returns the features (Net(..., return_features=True))")
+        out["supcon_loss"] = supcon_loss(rest[0], yb, fb, supcon_temperature)
+        out["loss"] = out["loss"] + supcon * out["supcon_loss"]
     return out
 
 
@@ -286,7 +306,7 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
     heads = nn.ModuleDict({"classification": classification})
     if forg_layer is not None:
         heads["forg"] = forg_layer
-    net: nn.Module = Net(model, heads)
+    net: nn.Module = Net(model, heads, return_features=args.supcon > 0)
     if world > 1:
         net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if args.compile:
@@ -301,7 +321,8 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
     def step(batch):
         if augmenter is not None:
             batch = augmenter(batch)
-        return training_step(net, batch, args.forg, args.lamb, args.loss_type)
+        return training_step(net, batch, args.forg, args.lamb, args.loss_type, args.supcon,
+                             args.supcon_temperature)
 
     context = None
     if make_step is not None:
@@ -325,10 +346,11 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
         })
 
     data_gen = as_generator(args.seed + 1)
+    group = args.group_size if args.group_size is not None else (4 if args.supcon > 0 else 1)
     loop = TrainLoop(
         modules={"model": model, "classification": classification, **({"forg": forg_layer} if forg_layer else {})},
         optimizer=optimizer, scheduler=scheduler,
-        train_batches=lambda epoch: train_data.train_batches(args.batch_size, data_gen, rank, world),
+        train_batches=lambda epoch: train_data.train_batches(args.batch_size, data_gen, rank, world, group),
         num_batches=lambda epoch: train_data.num_batches(args.batch_size, rank, world),
         step=step, evaluate=evaluate, save_model=save_model, logdir=args.logdir, epochs=args.epochs,
         generators={"data": data_gen, "augment": augment_gen}, monitor="val_acc", mode="max", grad_clip_value=10.0, amp=args.amp,
@@ -340,15 +362,19 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
 
 
 class Net(nn.Module):
-    """Model and heads in one module: ``x -> (writer logits, forgery logits or None)``."""
+    """Model and heads in one module: ``x -> (writer logits, forgery logits or None)``, and the features as a
+    third output with ``return_features=True``."""
 
-    def __init__(self, model: nn.Module, heads: nn.ModuleDict):
+    def __init__(self, model: nn.Module, heads: nn.ModuleDict, return_features: bool = False):
         super().__init__()
         self.model = model
         self.heads = heads
+        self.return_features = return_features
 
     def forward(self, x):
         feats = self.model(x)
         forg = self.heads["forg"](feats) if "forg" in self.heads else None
+        if self.return_features:
+            return self.heads["classification"](feats), forg, feats
         return self.heads["classification"](feats), forg
 

@@ -170,7 +170,7 @@ class DeviceBatches:
         return n // world_size if world_size > 1 else n
 
     def train_batches(self, batch_size: int, generator: torch.Generator, rank: int = 0,
-                      world_size: int = 1) -> Iterator[Batch]:
+                      world_size: int = 1, group: int = 1) -> Iterator[Batch]:
         """One epoch of shuffled batches with random crops.
 
         The permutation and all crop offsets of the epoch are drawn up front from ``generator`` (a CPU
@@ -184,14 +184,18 @@ class DeviceBatches:
         Batch
             ``x`` (B, 1, h, w) float in [0, 1], ``y``, ``yforg``; the last batch may be smaller (but never
             a single image, which BatchNorm cannot train on: that image is left out of the epoch).
+
+        With ``group > 1`` the epoch is drawn writer-grouped (:meth:`grouped_permutation`), so that a batch
+        holds several signatures of each of its writers (for a contrastive term); every image is still seen
+        once per epoch, and under DDP each rank takes a contiguous share of the permutation.
         """
         n = len(self)
-        perm = torch.randperm(n, generator=generator)
+        perm = torch.randperm(n, generator=generator) if group <= 1 else self.grouped_permutation(group, generator)
         top = torch.randint(0, self.max_offset[0] + 1, (n,), generator=generator)
         left = torch.randint(0, self.max_offset[1] + 1, (n,), generator=generator)
         if world_size > 1:
             m = n // world_size
-            sel = slice(rank, m * world_size, world_size)
+            sel = slice(rank, m * world_size, world_size) if group <= 1 else slice(rank * m, (rank + 1) * m)
             perm, top, left = perm[sel], top[sel], left[sel]
         if len(perm) % batch_size == 1 and len(perm) > 1:
             # a batch of one image breaks BatchNorm in train mode: leave that (random) image out this epoch
@@ -202,6 +206,21 @@ class DeviceBatches:
             xb = crop_batch(self.x[idx], top[start:start + batch_size], left[start:start + batch_size],
                             self.input_size)
             yield self._finish(xb, idx)
+
+    def grouped_permutation(self, group: int, generator: torch.Generator) -> torch.Tensor:
+        """A permutation of all images in which each writer's images come in runs of ``group``.
+
+        Each writer's images are shuffled and cut into chunks of ``group`` (the last one may be shorter);
+        the chunks of all writers are shuffled and concatenated. Drawn from ``generator`` (CPU).
+        """
+        y = self.y.cpu()
+        chunks = []
+        for label in torch.unique(y).tolist():
+            idx = torch.nonzero(y == label).view(-1)
+            idx = idx[torch.randperm(len(idx), generator=generator)]
+            chunks.extend(idx.split(group))
+        order = torch.randperm(len(chunks), generator=generator)
+        return torch.cat([chunks[i] for i in order.tolist()])
 
     def eval_batches(self, batch_size: int, rank: int = 0, world_size: int = 1) -> Iterator[Batch]:
         """Batches in stored order with the centre crop (offsets ``(H - h) // 2``, ``(W - w) // 2``).

@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from sigver.featurelearning.losses import classification_stats, signet_f_loss, signet_loss
+from sigver.featurelearning.losses import classification_stats, signet_f_loss, signet_loss, supcon_loss
 
 LOGITS = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]])
 Y = torch.tensor([0, 1, 0, 2])
@@ -75,3 +75,46 @@ def test_classification_stats_counts_genuine_only_and_never_nan():
     assert s["forg_correct"].item() == 3  # -2 genuine, 0.5 wrong (genuine), 1 and 3 forgeries
     none = classification_stats(LOGITS, Y, torch.ones(4, dtype=torch.long))
     assert none["n_genuine"].item() == 0 and none["class_loss_sum"].item() == 0.0
+
+
+def _supcon_by_hand(feats, y, yforg, t):
+    z = [[v / math.sqrt(sum(u * u for u in row)) for v in row] for row in feats]
+    b = len(z)
+    dot = [[sum(p * q for p, q in zip(z[i], z[j])) / t for j in range(b)] for i in range(b)]
+    losses = []
+    for i in range(b):
+        pos = [j for j in range(b) if j != i and y[j] == y[i] and yforg[i] == 0 and yforg[j] == 0]
+        if not pos:
+            continue
+        denom = math.log(sum(math.exp(dot[i][j]) for j in range(b) if j != i))
+        losses.append(-sum(dot[i][p] - denom for p in pos) / len(pos))
+    return sum(losses) / len(losses) if losses else 0.0
+
+
+def test_supcon_loss_hand_computed():
+    feats = [[1.0, 0.0, 0.5], [0.8, 0.2, 0.4], [0.0, 1.0, 0.0], [0.1, 0.9, 0.3], [0.9, 0.1, 0.5]]
+    y, yforg = [0, 0, 1, 1, 0], [0, 0, 0, 0, 1]  # the last one: a forgery of writer 0 (a negative only)
+    for t in (0.1, 0.5):
+        got = supcon_loss(torch.tensor(feats), torch.tensor(y), torch.tensor(yforg), t)
+        assert got.item() == pytest.approx(_supcon_by_hand(feats, y, yforg, t), rel=1e-5)
+    # no anchor with a positive: 0, finite and still back-propagating
+    f = torch.randn(3, 4, requires_grad=True)
+    out = supcon_loss(f, torch.tensor([0, 1, 2]), torch.tensor([0, 0, 0]))
+    out.backward()
+    assert out.item() == 0.0 and torch.isfinite(f.grad).all()
+    with pytest.raises(ValueError, match="temperature"):
+        supcon_loss(f, torch.tensor([0, 1, 2]), torch.tensor([0, 0, 0]), 0.0)
+
+
+def test_supcon_pulls_writers_together():
+    """Gradient steps on the loss alone bring a writer's genuine features closer than its forgery."""
+    torch.manual_seed(0)
+    f = torch.randn(6, 8, requires_grad=True)
+    y, yforg = torch.tensor([0, 0, 0, 1, 1, 0]), torch.tensor([0, 0, 0, 0, 0, 1])
+    opt = torch.optim.SGD([f], lr=0.5)
+    for _ in range(50):
+        opt.zero_grad()
+        supcon_loss(f, y, yforg).backward()
+        opt.step()
+    z = torch.nn.functional.normalize(f.detach(), dim=1)
+    assert (z[0] @ z[1]) > (z[0] @ z[5]) and (z[3] @ z[4]) > (z[3] @ z[0])

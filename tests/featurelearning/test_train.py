@@ -85,6 +85,20 @@ def test_signet_f_run_files_and_checkpoint(capsys, tmp_path, tiny_dataset, loss_
     assert code == 2 and "--resume" in err
 
 
+def test_supcon_run_logs_its_term(capsys, tmp_path, tiny_dataset):
+    logdir = tmp_path / "run"
+    code, err = run(capsys, *FAST, "--dataset-path", tiny_dataset, "--users", 0, 6, "--forg", "--lamb", 0.5,
+                    "--supcon", 0.2, "--supcon-temperature", 0.2, "--logdir", logdir)
+    assert code == 0, err
+    record = json.loads((logdir / "log.jsonl").read_text().splitlines()[0])
+    assert np.isfinite(record["train_loss"])
+    args = json.loads((logdir / "args.json").read_text())["args"]
+    assert args["supcon"] == 0.2 and args["group_size"] is None
+    with pytest.raises(SystemExit) as e:
+        run(capsys, *FAST, "--dataset-path", tiny_dataset, "--users", 0, 6, "--supcon", -1, "--logdir", tmp_path)
+    assert e.value.code == 2 and "--supcon" in capsys.readouterr().err
+
+
 def test_validation_without_genuine_is_not_nan(tiny_dataset):
     model = create_model("signet_thin").eval()
     cls, forg = make_heads(model.feature_space_size, 3, forg=True)

@@ -79,6 +79,26 @@ def test_shards_are_disjoint_and_equal(images):
     assert len(ev[0]) + len(ev[1]) == 23
 
 
+def test_grouped_batches_keep_writers_together(images):
+    x, y, yforg = images  # 5 writers of 4-5 images
+    data = DeviceBatches(x, y, yforg, (17, 24))
+    perm = data.grouped_permutation(2, as_generator(0))
+    assert sorted(perm.tolist()) == list(range(23))
+    runs = [perm[i:i + 2] for i in range(0, 22, 2)]
+    # each writer's images are cut into runs of 2 (one shorter run per writer with an odd count)
+    same = sum(int(y[int(r[0])] == y[int(r[1])]) for r in runs)
+    assert same >= 8
+    a = [b.y for b in data.train_batches(6, as_generator(5), group=3)]
+    b = [b.y for b in data.train_batches(6, as_generator(5), group=3)]
+    assert all(torch.equal(p, q) for p, q in zip(a, b)) and sum(len(t) for t in a) == 23
+    # every batch has a writer twice or more (what a contrastive term needs)
+    assert all(len(torch.unique(t)) < len(t) for t in a)
+    # under DDP each rank takes a contiguous share: disjoint, same size
+    shards = [{tuple(r.tolist()) for r in torch.cat([bt.x.flatten(1) for bt in data.train_batches(
+        4, as_generator(9), rank, 2, group=3)])} for rank in range(2)]
+    assert len(shards[0]) == len(shards[1]) == 11 and not shards[0] & shards[1]
+
+
 def test_split_indices():
     tr, va = split_indices(50, 0.1, as_generator(42))
     assert len(tr) == 45 and len(va) == 5
