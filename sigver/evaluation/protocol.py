@@ -269,6 +269,8 @@ def write_outputs(args, out: Dict[str, Any], summary: Dict[str, Dict[str, float]
     ``fold_results``, ``users`` as :func:`sigver.wd.test.run_evaluation` returns); shared by ``wd.test`` and
     ``wi.test``."""
     fold_metrics = [f["metrics"] for f in out["folds"]]
+    # scores that are not finite (a broken model or features) are an error before anything is written
+    results.check_scores([r["predictions"] for r in out["fold_results"]], command)
     if args.save_path is not None:
         from .. import __version__
 

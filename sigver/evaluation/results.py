@@ -30,9 +30,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from ..fileio import atomic_write
+from ..validation import check_finite
 
 __all__ = [
-    "KINDS", "PRED_KEYS", "result_paths", "jsonable", "summarize", "save_json", "load_json", "save_scores",
+    "KINDS", "PRED_KEYS", "check_scores", "result_paths", "jsonable", "summarize", "save_json", "load_json", "save_scores",
     "load_scores", "save_pickle", "PICKLE_SUFFIXES",
 ]
 
@@ -159,6 +160,16 @@ def _flat(predictions: Sequence[Mapping[str, Sequence[np.ndarray]]], users: Sequ
     return cat(scores, np.float64), cat(who, np.int64), cat(fold, np.int64)
 
 
+def check_scores(predictions: Sequence[Mapping[str, Sequence[np.ndarray]]], what: str = "scores") -> None:
+    """Raise :class:`~sigver.validation.NonFiniteError` (one line) if any score of any fold is NaN or infinite:
+    nothing is written from scores that make no sense (a broken model or features)."""
+    for k, fold in enumerate(predictions):
+        for key in PRED_KEYS.values():
+            parts = [np.asarray(a, dtype=np.float64).ravel() for a in fold.get(key, [])]
+            if parts:
+                check_finite(np.concatenate(parts), f"{what}: fold {k + 1}, {key}")
+
+
 def save_scores(path: PathLike, predictions: Sequence[Mapping[str, Sequence[np.ndarray]]],
                 users: Sequence[int], extra: Optional[Mapping[str, np.ndarray]] = None) -> Path:
     """Write the per-user scores of every fold to an ``.npz`` (plain arrays, readable without pickle).
@@ -171,7 +182,13 @@ def save_scores(path: PathLike, predictions: Sequence[Mapping[str, Sequence[np.n
         The exploitation writers, in the order of the per-user arrays (ascending).
     extra : mapping, optional
         Further arrays to store (e.g. per-fold thresholds).
+
+    Raises
+    ------
+    NonFiniteError
+        A score is NaN or infinite (nothing is written).
     """
+    check_scores(predictions, str(path))
     arrays: Dict[str, np.ndarray] = {"users": np.asarray(users, dtype=np.int64),
                                      "folds": np.asarray(len(predictions), dtype=np.int64)}
     for kind in KINDS:

@@ -85,3 +85,17 @@ def test_failed_write_keeps_old_file(tmp_path):
         R.save_json(path, {"a": 1.0, "b": Unprintable()})
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_nonfinite_scores_are_refused_before_writing(tmp_path):
+    from sigver.validation import NonFiniteError
+
+    good = {"genuinePreds": [np.array([0.5, 1.0])], "randomPreds": [np.array([-1.0])],
+            "skilledPreds": [np.array([-0.5])]}
+    bad = dict(good, skilledPreds=[np.array([np.nan])])
+    path = tmp_path / "scores.npz"
+    with pytest.raises(NonFiniteError, match="fold 2, skilledPreds"):
+        R.save_scores(path, [good, bad], [0])
+    assert not path.exists()
+    R.save_scores(path, [good], [0])
+    assert path.exists()
