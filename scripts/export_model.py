@@ -39,7 +39,7 @@ def file_sha256(path: Path) -> str:
 
 
 def main(argv=None) -> int:
-    from sigver.datasets import load_dataset
+    from sigver.datasets import load_dataset, sample_per_writer
     from sigver.featurelearning import extract_features, load_checkpoint, save_checkpoint
     from sigver.datasets.features import save_features
     from sigver.verify.api import weights_sha256
@@ -86,9 +86,7 @@ def main(argv=None) -> int:
     data = load_dataset(args.train_data)
     y, yforg = np.asarray(data.y), np.asarray(data.yforg)
     rng = np.random.RandomState(1234)
-    keep = np.concatenate([np.sort(rng.choice(np.flatnonzero((y == u) & (yforg == 0)),
-                                              min(args.per_writer, int(((y == u) & (yforg == 0)).sum())),
-                                              replace=False)) for u in np.unique(y[yforg == 0])])
+    keep = sample_per_writer(y, yforg, args.per_writer, 0, rng)
     feats = extract_features(model, data.x[keep], batch_size=256, device="cpu")
     save_features(args.out_dir / pool_name, feats, y[keep], yforg[keep], np.asarray(data.filenames)[keep],
                   np.asarray(data.user_mapping), dtype=np.float16, model_sha256=sha,

@@ -14,6 +14,7 @@ from .format import (
     get_subset,
     load_dataset,
     remove_forgeries,
+    sample_per_writer,
     save_dataset,
 )
 from .registry import available_datasets, get_dataset
@@ -22,7 +23,7 @@ __all__ = [
     "load_features",
     "save_features",
     "FeatureFileError",
-    "SignatureData", "load_dataset", "save_dataset", "DatasetWriter", "get_subset", "remove_forgeries",
+    "SignatureData", "load_dataset", "save_dataset", "DatasetWriter", "get_subset", "remove_forgeries", "sample_per_writer",
     "SignatureDataset", "IterableDataset", "available_datasets", "get_dataset",
     "SyntheticSignatures", "generate_dataset",
 ]

@@ -57,6 +57,7 @@ __all__ = [
     "check_target",
     "get_subset",
     "remove_forgeries",
+    "sample_per_writer",
     "KEYS",
     "FloatImagesWarning",
 ]
@@ -660,6 +661,22 @@ def get_subset(data: Tuple[np.ndarray, ...], subset, y_idx: int = 1):
     """
     keep = np.isin(np.asarray(data[y_idx]), np.asarray(list(subset)))
     return _filter(data, keep)
+
+
+def sample_per_writer(y, yforg, n_genuine: int, n_skilled: int, rng: np.random.RandomState) -> np.ndarray:
+    """Indices of up to ``n_genuine`` genuine and ``n_skilled`` skilled samples of every writer, drawn at random.
+
+    Writers in ascending order, genuine before skilled, each draw sorted; a writer with fewer samples of a kind
+    gives all of them. ``rng`` is consumed only for the kinds asked for (``n > 0``) and present.
+    """
+    y, yforg = np.asarray(y), np.asarray(yforg)
+    idx = []
+    for u in np.unique(y):
+        for kind, n in ((0, n_genuine), (1, n_skilled)):
+            cand = np.flatnonzero((y == u) & (yforg == kind))
+            if n > 0 and len(cand):
+                idx.append(np.sort(rng.choice(cand, min(n, len(cand)), replace=False)))
+    return np.concatenate(idx) if idx else np.zeros(0, dtype=np.int64)
 
 
 def remove_forgeries(data: Tuple[np.ndarray, ...], forg_idx: int = 2):

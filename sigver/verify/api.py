@@ -31,6 +31,7 @@ import numpy as np
 from .. import __version__
 from ..errors import BlankImageError, SigverError
 from ..validation import check_finite
+from ..datasets.format import sample_per_writer
 from .user import FORMAT, FORMAT_VERSION, EnrolledUser, EnrollmentError, ModelMismatchError, load_user
 
 __all__ = ["enroll", "verify", "weights_sha256", "default_model_path", "model_preprocessing", "MIN_REFERENCES",
@@ -207,17 +208,6 @@ def _synthetic_pool_images(writers: int, genuine: int, forgeries: int, seed: int
     return x, y, yforg
 
 
-def _select(y: np.ndarray, yforg: np.ndarray, n_genuine: int, n_skilled: int, rng) -> np.ndarray:
-    """Indices of up to ``n_genuine`` genuine and ``n_skilled`` skilled samples of every writer (random)."""
-    idx = []
-    for u in np.unique(y):
-        for kind, n in ((0, n_genuine), (1, n_skilled)):
-            cand = np.flatnonzero((y == u) & (yforg == kind))
-            if n > 0 and len(cand):
-                idx.append(np.sort(rng.choice(cand, min(n, len(cand)), replace=False)))
-    return np.concatenate(idx) if idx else np.zeros(0, dtype=np.int64)
-
-
 def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_skilled, seed, allow_pickle):
     """Features ``(x, y, yforg)`` of the pool writers, and a description of the pool."""
     rng = np.random.RandomState(seed)
@@ -261,14 +251,14 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
         if arch is not None and arch != model_info["architecture"]:
             raise EnrollmentError(f"--negatives {path}: features of a {arch} model, but the model is "
                                   f"{model_info['architecture']}; extract them with this model")
-        keep = _select(f["y"], f["yforg"], n_genuine, n_skilled, rng)
+        keep = sample_per_writer(f["y"], f["yforg"], n_genuine, n_skilled, rng)
         triple = (f["features"][keep], f["y"][keep], f["yforg"][keep])
     else:
         from ..datasets import load_dataset
 
         data = load_dataset(path, allow_pickle=allow_pickle)
         y, yforg = np.asarray(data.y).astype(np.int64), np.asarray(data.yforg).astype(np.int64)
-        keep = _select(y, yforg, n_genuine, n_skilled, rng)
+        keep = sample_per_writer(y, yforg, n_genuine, n_skilled, rng)
         feats = _features(model, data.x[keep], model_info["input_size"], device)
         triple = (feats, y[keep], yforg[keep])
     if len(np.unique(triple[1][triple[2] == 0])) < 2:
@@ -392,7 +382,7 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
     pool, pool_info = _negative_pool(negatives, model, model_info, canvas, device, n_genuine,
                                      CAL_SKILLED if calibrate else 0, seed, allow_pickle)
     px, py, pyforg = pool
-    neg_idx = _select(py, pyforg, per_writer, 0, np.random.RandomState(seed))
+    neg_idx = sample_per_writer(py, pyforg, per_writer, 0, np.random.RandomState(seed))
     negs = px[neg_idx]
     train_x = np.concatenate([ref_feats, negs])
     train_y = np.r_[np.ones(n_refs), -np.ones(len(negs))]

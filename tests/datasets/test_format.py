@@ -349,3 +349,16 @@ def test_written_files_have_default_permissions(tmp_path, name):
         os.umask(umask)
     mode = (tmp_path / name).stat().st_mode & 0o777
     assert mode == (0o644 if name.endswith(".npz") else 0o755)
+
+
+def test_sample_per_writer():
+    from sigver.datasets import sample_per_writer
+
+    y = np.array([0, 0, 0, 1, 1, 2, 0, 1])
+    yforg = np.array([0, 0, 1, 0, 1, 1, 0, 0])
+    idx = sample_per_writer(y, yforg, 2, 1, np.random.RandomState(0))
+    # writer 0: 2 of its 3 genuine + its forgery; writer 1: 2 genuine + 1 forgery; writer 2: its forgery only
+    assert [int(y[i]) for i in idx] == [0, 0, 0, 1, 1, 1, 2]
+    assert [int(yforg[i]) for i in idx] == [0, 0, 1, 0, 0, 1, 1]
+    assert np.array_equal(idx, sample_per_writer(y, yforg, 2, 1, np.random.RandomState(0)))
+    assert len(sample_per_writer(y, yforg, 0, 0, np.random.RandomState(0))) == 0
