@@ -185,7 +185,12 @@ def main(argv=None) -> int:
                     request(conn, "POST", "/users/bench/verify", token, body, ctype)
                 before = request(conn, "GET", "/health", token)["batching"]
                 answers, lat, wall = load(port, token, questioned, args.requests, args.clients)
+                conn.close()  # idle during the load: past the server's keep-alive timeout
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
                 after = request(conn, "GET", "/health", token)["batching"]
+            except Exception:
+                print(Path(tmp / f"server-{port}.log").read_text()[-3000:], file=sys.stderr)
+                raise
             finally:
                 stop_server(proc)
             mismatches = []

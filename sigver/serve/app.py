@@ -59,7 +59,7 @@ class _TooLarge(HTTPException):
 
 
 def _json_response(status: int, detail: str, headers=()):
-    body = json.dumps({"detail": detail}).encode()
+    body = json.dumps({"detail": detail}, separators=(",", ":")).encode()
     return status, [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                     *headers], body
 

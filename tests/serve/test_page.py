@@ -68,7 +68,7 @@ def test_enrol_and_verify_on_the_page(server, scans, tmp_path):
         except Exception as e:  # a broken chromium install
             pytest.skip(f"chromium at {exe} does not start: {str(e).splitlines()[0]}")
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 760})
+            page = browser.new_page(viewport={"width": 1280, "height": 620})
             page.goto(server)
             expect = sync_api.expect
             expect(page.locator("#model")).to_contain_text("signet_thin")
