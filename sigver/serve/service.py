@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import os
 import re
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .. import __version__
 from ..errors import SigverError
+from ..fileio import file_sha256
 from .batching import FeatureBatcher
 from .store import UserExistsError, UserStore, check_user_id
 
@@ -81,7 +81,7 @@ class VerificationService:
         self.model, self.model_info = load_model(self.model_path, device)
         self.device = str(next(self.model.parameters()).device)
         self.settings = model_preprocessing(self.model_path)
-        self.file_sha256 = _file_sha256(self.model_path)
+        self.file_sha256 = file_sha256(self.model_path)
         input_size = self.model_info["input_size"]
         self.batcher = FeatureBatcher(lambda x: model_features(self.model, x, input_size, self.device),
                                       max_batch=max_batch, max_wait_ms=max_wait_ms)
@@ -216,11 +216,3 @@ def _same_kind(e: SigverError, message: str) -> SigverError:
     if isinstance(e, RequestError):
         out = RequestError(message, e.status)
     return out
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -96,7 +96,8 @@ def test_enrol_again_replace_and_delete(client, scans):
     one_line_error(client.post("/users/bob", files=files("references", scans["refs"][:2]), headers=AUTH), 409,
                    "'bob' is already enrolled", "replace=true")
     r = client.post("/users/bob?replace=true", files=files("references", scans["refs"][:2]), headers=AUTH)
-    assert r.status_code == 201 and r.json()["n_references"] == 2 and r.json()["threshold_info"]["method"] == "svm_margin"
+    assert r.status_code == 201 and r.json()["n_references"] == 2
+    assert r.json()["threshold_info"]["method"] == "svm_margin"
     assert client.delete("/users/bob", headers=AUTH).json() == {"deleted": "bob"}
     one_line_error(client.get("/users/bob", headers=AUTH), 404, "'bob' is not enrolled")
 
@@ -166,7 +167,8 @@ def test_missing_files_wrong_content_type_and_size(client, alice, scans):
                    "application/x-www-form-urlencoded")
     one_line_error(client.post("/users/alice/verify", json={"images": []}, headers=AUTH), 415,
                    "multipart/form-data", "application/json")
-    one_line_error(client.post("/users/alice/verify", content=b"x" * 10, headers={**AUTH, "Content-Type": "text/plain"}),
+    one_line_error(client.post("/users/alice/verify", content=b"x" * 10,
+                               headers={**AUTH, "Content-Type": "text/plain"}),
                    415, "text/plain")
     big = b"\x89PNG" + bytes(2 * 2 ** 20)  # the test app's limit is 1 MB
     one_line_error(client.post("/users/alice/verify", files=files("images", [big]), headers=AUTH), 413,
