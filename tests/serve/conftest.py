@@ -1,8 +1,9 @@
-"""Fixtures of the service tests: synthetic scans as PNG bytes, a service on the shipped model, a client."""
-import pytest
+"""Fixtures of the service tests: synthetic scans as PNG bytes, a service on the shipped model, a client.
 
-pytest.importorskip("fastapi", reason="the service needs the 'serve' extra (pip install -e '.[serve]')")
-pytest.importorskip("python_multipart", reason="the service needs the 'serve' extra (python-multipart)")
+The store, batching, security and command tests need no FastAPI; the API, page and load tests skip without the
+``serve`` extra (:func:`need_serve_extra`).
+"""
+import pytest
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -25,6 +26,13 @@ def scans():
     paper = np.full((400, 600), 235, np.uint8)
     return {"refs": genuine[:5], "genuine": genuine[5:], "forgery": encode_png(ds.load(ds.list_skilled(1)[0])),
             "other": encode_png(ds.load(ds.list_genuine(2)[0])), "blank": encode_png(paper)}
+
+
+def need_serve_extra(*more):
+    """Skip the calling test module unless FastAPI, uvicorn, python-multipart (and ``more``) import."""
+    for module in ("fastapi", "uvicorn", "python_multipart", *more):
+        pytest.importorskip(module, reason=f"{module} is missing: the service needs the 'serve' extra "
+                                           "(pip install -e '.[serve]'); scripts/test.sh installs it")
 
 
 def files(field, blobs, names=None):

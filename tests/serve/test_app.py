@@ -9,7 +9,9 @@ import pytest
 
 from sigver.verify import load_user, verify
 
-from .conftest import AUTH, TOKEN, files
+from .conftest import AUTH, TOKEN, files, need_serve_extra
+
+need_serve_extra("httpx")  # FastAPI's test client
 
 
 def one_line_error(r, status, *fragments):

@@ -10,12 +10,14 @@ import sys
 import pytest
 
 from ..conftest import REPO
+from .conftest import need_serve_extra
+
+need_serve_extra()
 
 pytestmark = pytest.mark.slow  # a server start, an enrolment and 200 requests: about 20-40 s on 2 cores
 
 
 def test_200_verifications_from_8_clients_equal_the_python_api(tmp_path):
-    pytest.importorskip("uvicorn", reason="the service needs the 'serve' extra (uvicorn)")
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "bench_serve.py"), "--requests", "200",
                            "--clients", "8", "--modes", "batched", "--json", str(out)],

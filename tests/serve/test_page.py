@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from .conftest import TOKEN
+from .conftest import TOKEN, need_serve_extra
+
+need_serve_extra()
 
 pytestmark = pytest.mark.slow  # a browser and a server: about 10-20 s
 
@@ -29,7 +31,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    uvicorn = pytest.importorskip("uvicorn")
+    import uvicorn
     from sigver.serve import VerificationService, create_app
 
     service = VerificationService(None, tmp_path_factory.mktemp("page") / "store", device="cpu")
