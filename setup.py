@@ -15,6 +15,7 @@ setup(
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     packages=find_packages(include=["sigver", "sigver.*"]),
+    package_data={"sigver.serve": ["static/*"]},
     python_requires=">=3.10",
     install_requires=[
         "numpy>=1.23",
@@ -38,6 +39,8 @@ setup(
         "fast": [],
         # per-user evaluation and pre-processing on a Dask cluster (--scheduler; sigver.distributed)
         "dask": ["dask[distributed]>=2023.1"],
+        # the verification service (python -m sigver.serve): HTTP API and web page
+        "serve": ["fastapi>=0.100", "uvicorn>=0.23", "python-multipart>=0.0.9"],
         "test": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["sigver=sigver.__main__:main"]},

@@ -52,7 +52,8 @@ install_fast_extra() {
 }
 install_fast_extra
 
-# Optional extras the test suite exercises against the real libraries (Dask, TensorBoard, ONNX, Jupyter, visdom). visdom only
+# Optional extras the test suite exercises against the real libraries (Dask, TensorBoard, ONNX, Jupyter, visdom, the
+# service's FastAPI / uvicorn, Playwright with chromium). visdom only
 # builds with setuptools<80 and without build isolation. A failed install is not fatal: those tests skip.
 install_test_extras() {
     if ! "$VPY" -c 'import distributed' >/dev/null 2>&1; then
@@ -72,6 +73,28 @@ install_test_extras() {
         echo "[setup] installing the notebook runner (nbclient, nbformat, ipykernel)"
         "$VPY" -m pip install -q nbclient nbformat ipykernel \
             || echo "[setup] warning: nbclient not installed; the notebook test will skip" >&2
+    fi
+    # the verification service (the serve extra; httpx for FastAPI's test client) and its browser test: Playwright
+    # drives Debian's chromium (installed with apt-get where missing and possible; else that test skips)
+    if ! "$VPY" -c 'import fastapi, uvicorn, python_multipart, httpx' >/dev/null 2>&1; then
+        echo "[setup] installing the serve extra (fastapi, uvicorn, python-multipart) and httpx"
+        "$VPY" -m pip install -q -e "$REPO[serve]" httpx \
+            || echo "[setup] warning: the serve extra not installed; the service tests will skip" >&2
+    fi
+    if ! "$VPY" -c 'import playwright' >/dev/null 2>&1; then
+        echo "[setup] installing playwright (the web page's browser test)"
+        "$VPY" -m pip install -q playwright || echo "[setup] warning: playwright not installed; the browser test will skip" >&2
+    fi
+    if ! command -v chromium >/dev/null 2>&1 && [ -z "${SIGVER_CHROMIUM:-}" ]; then
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+            echo "[setup] installing chromium with apt-get (the web page's browser test)"
+            { DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+                || { apt-get update -q >/dev/null 2>&1 \
+                     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; }; } \
+                || echo "[setup] warning: chromium not installed; the browser test will skip" >&2
+        else
+            echo "[setup] note: no chromium and no root apt-get; the browser test will skip (or set SIGVER_CHROMIUM)" >&2
+        fi
     fi
     if ! "$VPY" -c 'import visdom' >/dev/null 2>&1; then
         echo "[setup] installing the visdom extra"

@@ -30,6 +30,7 @@ COMMANDS = [
     ("adversarial.train_ensadv", "ensemble adversarial training"),
     ("adversarial.evaluate", "attack a verification system and report"),
     ("verify", "enrol a user and verify questioned signatures"),
+    ("serve", "HTTP service and web page: enrol users, verify signatures (the serve extra)"),
 ]
 
 

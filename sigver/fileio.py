@@ -9,6 +9,7 @@ that was killed while writing leaves one behind, and the next write to the same 
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable, List, Union
 
-__all__ = ["atomic_write", "default_mode", "temp_prefix", "clean_leftovers"]
+__all__ = ["atomic_write", "default_mode", "temp_prefix", "clean_leftovers", "file_sha256"]
 
 _LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[^.]*\.(?:tmp|old)$")
 
@@ -96,3 +97,12 @@ def atomic_write(path: Union[str, os.PathLike], write: Callable[[BinaryIO], obje
             pass
         raise
     return path
+
+
+def file_sha256(path: Union[str, os.PathLike]) -> str:
+    """SHA-256 (hex) of a file's bytes, read in 1 MB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

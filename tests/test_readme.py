@@ -80,7 +80,7 @@ def test_readme_command_flags(module, args):
     """Each command's flags, as written in the README, are accepted by its parser."""
     if "..." in args:
         pytest.skip("an abbreviated command (`...`)")
-    mod = importlib.import_module(module + ".__main__" if module == "sigver.verify" else module)
+    mod = importlib.import_module(module + ".__main__" if module in ("sigver.verify", "sigver.serve") else module)
     if not hasattr(mod, "build_parser"):
         pytest.skip(f"{module} has no build_parser")
     try:

@@ -34,8 +34,9 @@ from ..validation import check_finite
 from ..datasets.format import sample_per_writer
 from .user import FORMAT, FORMAT_VERSION, EnrolledUser, EnrollmentError, ModelMismatchError, load_user
 
-__all__ = ["enroll", "verify", "weights_sha256", "default_model_path", "model_preprocessing", "MIN_REFERENCES",
-           "DEFAULT_CANVAS", "IMG_SIZE", "SHIPPED_MODEL"]
+__all__ = ["enroll", "verify", "weights_sha256", "default_model_path", "model_preprocessing", "load_model",
+           "model_features", "check_model", "score_features", "MIN_REFERENCES", "DEFAULT_CANVAS", "IMG_SIZE",
+           "SHIPPED_MODEL"]
 
 PathLike = Union[str, os.PathLike]
 ImageLike = Union[PathLike, np.ndarray]
@@ -106,6 +107,19 @@ def weights_sha256(model) -> str:
     from ..featurelearning.checkpoint import weights_sha256 as sha
 
     return sha(model)
+
+
+def load_model(model_path: PathLike, device: Optional[str] = None) -> Tuple[Any, Dict[str, Any]]:
+    """Load a feature extractor once, for several :func:`enroll` / :func:`model_features` calls (a service).
+
+    Returns
+    -------
+    (model, info)
+        The model in eval mode on ``device`` (default cuda when available), and its identity: ``path``
+        (absolute), ``sha256`` (of the weights), ``architecture``, ``input_size`` ``[h, w]``,
+        ``feature_size``; :func:`enroll` takes the pair as ``loaded=``.
+    """
+    return _load_model(model_path, _device(device))
 
 
 def _load_model(model_path: PathLike, device: str):
@@ -183,6 +197,13 @@ def _features(model, x: np.ndarray, input_size, device: str) -> np.ndarray:
 
     return extract_features(model, x, batch_size=max(1, min(len(x), 256)), device=device,
                             input_size=tuple(input_size))
+
+
+def model_features(model, x: np.ndarray, input_size, device: str) -> np.ndarray:
+    """Features ``(N, D)`` float32 of pre-processed images ``x`` (uint8 ``(N, 1, 170, 242)``, from
+    :func:`preprocess_images`): their centre ``input_size`` crop through ``model``, as :func:`verify` computes
+    them (one forward pass for up to 256 images)."""
+    return _features(model, x, input_size, device)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -310,7 +331,7 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
            negatives: Optional[PathLike] = None, target_far: Optional[float] = None,
            canvas: Optional[Tuple[int, int]] = None, device: Optional[str] = None, svm_type: str = "rbf",
            C: float = 1.0, gamma: float = 2 ** -11, negatives_per_writer: int = 14, seed: int = 1234,
-           allow_pickle: bool = False) -> EnrolledUser:
+           allow_pickle: bool = False, loaded: Optional[Tuple[Any, Dict[str, Any]]] = None) -> EnrolledUser:
     """Enrol a user: train their writer-dependent classifier from reference signatures.
 
     Parameters
@@ -344,6 +365,8 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
         Seed of the draws from the pool (enrolment is deterministic).
     allow_pickle : bool
         Unpickle the ``user_mapping`` of a dataset file written by the original code (trusted files only).
+    loaded : (model, info), optional
+        ``model_path`` already loaded by :func:`load_model` (on ``device``): it is not read again.
 
     Returns
     -------
@@ -370,7 +393,7 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
         negatives = settings["negatives"]
     device = _device(device)
     t0 = time.perf_counter()
-    model, model_info = _load_model(model_path, device)
+    model, model_info = _load_model(model_path, device) if loaded is None else loaded
     x, names = preprocess_images(references, canvas, binarize)
     _refuse_duplicates(x, names)
     ref_feats = _features(model, x, model_info["input_size"], device)
@@ -458,15 +481,28 @@ def verify(user: Union[EnrolledUser, PathLike], images: Sequence[ImageLike], mod
                                      "new location with --model-path (model_path=...)")
     device = _device(device)
     model, info = _load_model(model_path, device)
-    if info["sha256"] != user.model.get("sha256"):
-        raise ModelMismatchError(
-            f"{where}: enrolled with other model weights (sha256 {str(user.model.get('sha256'))[:12]}..., "
-            f"{recorded}) than {model_path} (sha256 {info['sha256'][:12]}...); verify with the enrolment model "
-            "or enrol the user again with this one")
+    check_model(user, info, model_path)
     if not images:
         return []
     x, names = preprocess_images(images, user.canvas, bool(user.meta["preprocessing"].get("binarize", False)))
-    scores = user.decision_function(_features(model, x, user.meta["preprocessing"]["input_size"], device))
-    check_finite(scores, f"{where}: scores")
+    return score_features(user, _features(model, x, user.meta["preprocessing"]["input_size"], device), names)
+
+
+def check_model(user: EnrolledUser, info: Dict[str, Any], model_path: Optional[PathLike] = None) -> None:
+    """Raise :class:`ModelMismatchError` unless ``info`` (from :func:`load_model`) is the model ``user`` was
+    enrolled with (the SHA-256 of its weights)."""
+    if info["sha256"] != user.model.get("sha256"):
+        where = user.source or f"user {user.name!r}"
+        raise ModelMismatchError(
+            f"{where}: enrolled with other model weights (sha256 {str(user.model.get('sha256'))[:12]}..., "
+            f"{user.model.get('path')}) than {model_path or info.get('path')} (sha256 {info['sha256'][:12]}...); "
+            "verify with the enrolment model or enrol the user again with this one")
+
+
+def score_features(user: EnrolledUser, features: np.ndarray, names: Sequence[str]) -> List[Dict[str, Any]]:
+    """:func:`verify`'s answers for features ``(N, D)`` of questioned signatures named ``names``:
+    ``[{"image": name, "score": float, "accepted": bool}]`` (``accepted`` = ``score >= user.threshold``)."""
+    scores = user.decision_function(features)
+    check_finite(scores, f"{user.source or f'user {user.name!r}'}: scores")
     t = user.threshold
     return [{"image": n, "score": float(s), "accepted": bool(s >= t)} for n, s in zip(names, scores)]
