@@ -66,6 +66,8 @@ RECIPES: Dict[str, Dict] = {
                      note="SigNet-F: the training writers' skilled forgeries too, lambda 0.95 (bf16)"),
     "signet-f+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.95", *FAST],
                               test="binarized", note="SigNet-F (lambda 0.95, bf16), binarised test scans"),
+    "signet-f-0.5+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", *FAST],
+                                  test="binarized", note="SigNet-F with lambda 0.5 (bf16), binarised test scans"),
     "signet": dict(trainer="sigver", model="signet", args=[*FAST], note="the full SigNet (bf16)"),
     "signet+binarize": dict(trainer="sigver", model="signet", args=[*FAST], test="binarized",
                             note="the full SigNet (bf16), binarised test scans"),
