@@ -179,6 +179,10 @@ def main(argv=None) -> int:
                     api = verify(load_user(user_file), [qdir / n for n, _ in questioned], device=args.device)
                     expected = [{"image": n, "score": r["score"], "accepted": r["accepted"]}
                                 for (n, _), r in zip(questioned, api)]
+                # a new connection: the one above may have idled past the server's keep-alive timeout while
+                # the Python API computed the expected answers
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
                 # warm-up (first forward passes, pre-processing kernels)
                 for q in questioned[:2]:
                     body, ctype = multipart("images", [q])
