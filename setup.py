@@ -38,6 +38,8 @@ setup(
         "fast": [],
         # per-user evaluation and pre-processing on a Dask cluster (--scheduler; sigver.distributed)
         "dask": ["dask[distributed]>=2023.1"],
+        # a fast, non-exact SVC for the WD / WI protocols and enrolment (--svm-backend sklearnex; sigver.evaluation.svm)
+        "sklearnex": ["scikit-learn-intelex"],
         "test": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["sigver=sigver.__main__:main"]},

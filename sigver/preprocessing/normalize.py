@@ -254,7 +254,7 @@ def find_signature(img, method: str = "fast") -> SignatureLocation:
         # the dark class is a single grey level (bilevel scans, and nearly bilevel ones such as palette
         # scans with levels 0, 254 and 255): Otsu of the raw image is the dark level itself, so the blurred
         # scan is almost never at or below it and the original finds no ink; threshold the blur adaptively
-        blurred = _blur(img)
+        blurred = _blur(img) if method == "reference" else _blur_full(img)
         if method == "reference":
             from skimage.filters import threshold_otsu
 
@@ -291,10 +291,33 @@ def find_signature(img, method: str = "fast") -> SignatureLocation:
     return SignatureLocation(threshold, (r_min, r_max), (c_min, c_max), (r_center, c_center))
 
 
+def _blur_full(img: np.ndarray) -> np.ndarray:
+    """:func:`_blur` of a whole uint8 scan; the numba kernel when available (the same doubles)."""
+    kernels = _numba()
+    if kernels is None:
+        return _blur(img)
+    return kernels.gaussian_nearest(np.ascontiguousarray(img), kernels.weights(_BLUR_SIGMA, _TRUNCATE))
+
+
 def _otsu_float(image: np.ndarray) -> float:
+    """``skimage.filters.threshold_otsu(image)`` of a float64 image (256 bins over its range).
+
+    With numba the histogram (numpy's ``np.histogram(image, 256)``, which skimage calls) is counted by
+    :func:`._kernels.histogram_uniform` with numpy's own edges and index arithmetic, and skimage computes the
+    threshold from it: the same counts, the same threshold.
+    """
     from skimage.filters import threshold_otsu
 
-    return threshold_otsu(image)
+    kernels = _numba()
+    if kernels is None or image.ndim != 2:
+        return threshold_otsu(image)
+    first, last = image.min(), image.max()
+    if first == last:  # skimage returns the value of a constant image
+        return threshold_otsu(image)
+    edges = np.linspace(first, last, 257, endpoint=True, dtype=np.result_type(first, last, image))
+    counts = kernels.histogram_uniform(np.ascontiguousarray(image, dtype=np.float64), float(first), float(last),
+                                       edges)
+    return threshold_otsu(hist=(counts, (edges[:-1] + edges[1:]) / 2.0))
 
 
 def _place_axis(size: int, center: int, canvas: int, axis_name: str, shape, canvas_size):
