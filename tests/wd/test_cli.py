@@ -251,8 +251,9 @@ def fold_metrics(path):
     return [f["metrics"] for f in json.loads(path.read_text())["folds"]]
 
 
-# largest |sklearnex - libsvm| difference measured on SMALL (2 folds): 0 for the EERs and the AUC (the same
-# decisions), below 2e-4 for the scores; the tolerances leave room for other oneDAL versions and CPUs
+# largest |sklearnex - libsvm| difference measured on SMALL (2 folds, scikit-learn-intelex 2026.2): 0 for the
+# EERs and the AUC, 6.7e-4 for the scores; the tolerances leave room for other oneDAL versions and CPUs (on the
+# real-data protocol the fold metrics moved by at most 0.066 points: BENCHMARKS.md)
 BACKEND_TOL = {"EER": 0.01, "EER_userthresholds": 0.01, "mean_AUC": 0.005}
 
 
@@ -267,9 +268,9 @@ def test_svm_backend_sklearnex_close_to_libsvm(feats, tmp_path, capsys):
         for name, tol in BACKEND_TOL.items():
             assert abs(a[name] - b[name]) <= tol, (name, a[name], b[name])
     with np.load(tmp_path / "libsvm_scores.npz") as za, np.load(tmp_path / "sklearnex_scores.npz") as zb:
-        for k in za.files:
-            if za[k].dtype.kind == "f" and "genuine" in k or "skilled" in k or "random" in k:
-                np.testing.assert_allclose(zb[k], za[k], atol=1e-2)
+        for k in ("genuine", "random", "skilled"):
+            np.testing.assert_array_equal(zb[f"{k}_user"], za[f"{k}_user"])
+            np.testing.assert_allclose(zb[k], za[k], atol=5e-3)
     assert json.loads((tmp_path / "sklearnex.json").read_text())["args"]["svm_backend"] == "sklearnex"
 
 
