@@ -15,7 +15,9 @@ write included), interleaved ``--repeats`` times:
 It also measures, in this process on a sample, the serial time per image of decoding (D) and of the
 pre-processing proper (P): with the work spread evenly over the workers, ``(D + P) / D`` is the ratio of ours to
 decode-only that no scheduling can beat. It checks that ours wrote the same arrays as the original's way on the
-sampled images (byte for byte) and, with ``--compare-with FILE.npz``, the same arrays as an earlier file.
+sampled images (byte for byte). ``--before SRC`` also times the same command run from another source tree (e.g.
+an earlier commit's ``sigver`` exported with ``git archive``), interleaved with ours, and checks that both files
+hold the same arrays.
 
     python scripts/bench_preprocess_e2e.py                       # SigComp 2011 Dutch and BHSig260 Hindi, 2 workers
     python scripts/bench_preprocess_e2e.py --sets sigcomp2011 --workers 4 --repeats 3
@@ -143,14 +145,14 @@ def main(argv=None) -> int:
     p.add_argument("--original-images", type=int, default=200,
                    help="images the original's way is timed on (every k-th image; scaled to the whole set)")
     p.add_argument("--sample", type=int, default=300, help="images of the per-image D / P measurement")
-    p.add_argument("--compare-with", nargs="*", default=[], metavar="SET=FILE.npz",
-                   help="an earlier dataset file of a set: ours must hold the same arrays")
+    p.add_argument("--before", default=None, metavar="SRC",
+                   help="a source tree holding an earlier sigver/: its process_dataset is timed too and must "
+                        "write the same arrays")
     p.add_argument("--decode-only", nargs=2, metavar=("SET", "WORKERS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.decode_only:
         decode_only(args.decode_only[0], int(args.decode_only[1]))
         return 0
-    earlier = dict(v.split("=", 1) for v in args.compare_with)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     from sigver.preprocessing import _kernels
 
@@ -169,12 +171,15 @@ def main(argv=None) -> int:
             for k, v in options.items():
                 cmd_ours += [f"--{k}", v]
             cmd_dec = [sys.executable, __file__, "--decode-only", name, str(args.workers)]
-            t_dec, t_ours = [], []
+            before_out = os.path.join(tmp, f"{name}_before.npz")
+            cmd_before = [a if a != out else before_out for a in cmd_ours]
+            env_before = dict(env, PYTHONPATH=os.path.abspath(args.before)) if args.before else None
+            t_dec, t_ours, t_before = [], [], []
             for _ in range(args.repeats):
                 t_dec.append(_wall(cmd_dec, env))
-                if os.path.exists(out):
-                    os.remove(out)
                 t_ours.append(_wall(cmd_ours, env))
+                if env_before is not None:
+                    t_before.append(_wall(cmd_before, env_before))
             d, pp = per_image_costs(name, args.sample)
             step = max(1, n // args.original_images)
             t_orig, n_orig, x_orig = original_way(name, step, os.path.join(tmp, "orig.npz"))
@@ -186,15 +191,18 @@ def main(argv=None) -> int:
             print(f"  decode only      {dec:7.2f} s  (runs: {', '.join(f'{t:.2f}' for t in t_dec)})")
             print(f"  ours             {ours:7.2f} s  (runs: {', '.join(f'{t:.2f}' for t in t_ours)})  "
                   f"{ours / dec:.2f}x decode only")
+            if t_before:
+                print(f"  before           {min(t_before):7.2f} s  (runs: {', '.join(f'{t:.2f}' for t in t_before)})  "
+                      f"{min(t_before) / dec:.2f}x decode only; ours is {min(t_before) / ours:.2f}x faster")
             print(f"  original's way   {t_orig_full:7.1f} s  (extrapolated from {n_orig} images: {t_orig:.1f} s)  "
                   f"{t_orig_full / ours:.1f}x ours")
             print(f"  per image, serial: decode D {1e3 * d:.2f} ms, pre-processing P {1e3 * pp:.2f} ms -> "
                   f"bound (D + P) / D = {(d + pp) / d:.2f}x decode only")
             print(f"  ours == original's way on the {n_orig} sampled images: {same_orig}")
             ok &= same_orig
-            if name in earlier:
-                same = same_arrays(out, earlier[name])
-                print(f"  ours == {earlier[name]}: {same}")
+            if t_before:
+                same = same_arrays(out, before_out)
+                print(f"  ours == before ({args.before}), every array byte for byte: {same}")
                 ok &= same
     return 0 if ok else 1
 

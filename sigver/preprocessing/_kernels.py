@@ -387,9 +387,13 @@ if AVAILABLE:
         counts = np.zeros(n, np.int64)
         denom = last - first
         H, W = a.shape
+        prev, prev_i = np.nan, -1  # a value equal to the previous one has its bin (most of a blurred page)
         for r in range(H):
             for c in range(W):
                 x = a[r, c]
+                if x == prev:
+                    counts[prev_i] += 1
+                    continue
                 if not (x >= first and x <= last):
                     continue
                 i = int(((x - first) / denom) * n)
@@ -400,6 +404,7 @@ if AVAILABLE:
                 if x >= edges[i + 1] and i != n - 1:
                     i += 1
                 counts[i] += 1
+                prev, prev_i = x, i
         return counts
 
     # ---------------------------------------------------------------------------------------------------
