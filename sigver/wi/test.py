@@ -106,7 +106,8 @@ def run_evaluation(args, features) -> Dict[str, Any]:
     exp_set = get_subset(features, range(*args.exp_users))
     dev_set = get_subset(features, range(*args.dev_users))
     rng = np.random.RandomState(args.seed)
-    params = (args.svm_type, args.svm_c, args.svm_gamma, args.fusion, args.thr, args.svm_backend)
+    params = (args.svm_type, args.svm_c, args.svm_gamma, args.fusion, args.thr,
+              getattr(args, "svm_backend", "libsvm"))
     client = active_client()
     done: Dict[int, Any] = {}
     if client is not None:
