@@ -41,6 +41,8 @@ setup(
         "dask": ["dask[distributed]>=2023.1"],
         # the verification service (python -m sigver.serve): HTTP API and web page
         "serve": ["fastapi>=0.100", "uvicorn>=0.23", "python-multipart>=0.0.9"],
+        # a fast, non-exact SVC for the WD / WI protocols and enrolment (--svm-backend sklearnex; sigver.evaluation.svm)
+        "sklearnex": ["scikit-learn-intelex"],
         "test": ["pytest>=7", "hypothesis>=6"],
     },
     entry_points={"console_scripts": ["sigver=sigver.__main__:main"]},

@@ -52,14 +52,19 @@ install_fast_extra() {
 }
 install_fast_extra
 
-# Optional extras the test suite exercises against the real libraries (Dask, TensorBoard, ONNX, Jupyter, visdom, the
-# service's FastAPI / uvicorn, Playwright with chromium). visdom only
+# Optional extras the test suite exercises against the real libraries (Dask, scikit-learn-intelex, TensorBoard,
+# ONNX, Jupyter, visdom, the service's FastAPI / uvicorn, Playwright with chromium). visdom only
 # builds with setuptools<80 and without build isolation. A failed install is not fatal: those tests skip.
 install_test_extras() {
     if ! "$VPY" -c 'import distributed' >/dev/null 2>&1; then
         echo "[setup] installing the dask extra (dask[distributed])"
         "$VPY" -m pip install -q "dask[distributed]>=2023.1" \
             || echo "[setup] warning: dask not installed; the Dask tests will skip" >&2
+    fi
+    if ! "$VPY" -c 'import sklearnex' >/dev/null 2>&1; then
+        echo "[setup] installing the sklearnex extra (scikit-learn-intelex)"
+        "$VPY" -m pip install -q scikit-learn-intelex \
+            || echo "[setup] warning: scikit-learn-intelex not installed; the --svm-backend sklearnex tests will skip" >&2
     fi
     if ! "$VPY" -c 'import tensorboard' >/dev/null 2>&1; then
         echo "[setup] installing the tensorboard extra"

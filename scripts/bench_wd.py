@@ -9,6 +9,18 @@ serially, so the default here is a reduced run with the *same per-SVM size* (581
 
     python scripts/bench_wd.py                              # 16 users x 2 folds (about 3 minutes on 2 cores)
     python scripts/bench_wd.py --exp-users 300 --folds 10   # the full GPDS protocol
+    python scripts/bench_wd.py --svm-backend sklearnex      # also the fast, non-exact backend (sklearnex)
+
+With ``--svm-backend sklearnex`` ours is run twice in the same run, with libsvm (exact: compared with the
+baseline number for number) and with scikit-learn-intelex's SVC (not exact: the script prints its speed-up over
+ours with libsvm and over the baseline, and the metric differences per fold).
+
+On real features, ``--wd-test OUT -- ARGS`` runs the command ``python -m sigver.wd.test ARGS`` once per backend
+(libsvm, then the fast one, in subprocesses, results written to ``OUT/<backend>.json``) and prints the wall-time
+ratio and the per-fold metric differences:
+
+    python scripts/bench_wd.py --svm-backend sklearnex --wd-test /tmp/out -- --features-path features.npz \
+        --exp-users 0 64 --dev-users 64 224 --folds 10 --gen-for-train 6 --gen-for-test 6 --forg-from-dev 14 --jobs 2
 """
 from __future__ import annotations
 
@@ -84,15 +96,42 @@ def baseline(exp_set, dev_set, args):
     return out
 
 
-def ours(exp_set, dev_set, args):
+def ours(exp_set, dev_set, args, svm_backend="libsvm"):
     rng = np.random.RandomState(args.seed)
     out = []
     for _ in range(args.folds):
         _, res = wd_training.train_test_all_users(exp_set, dev_set, "rbf", args.svm_c, args.svm_gamma,
                                                   args.gen_for_train, 0, args.forg_from_dev, args.gen_for_test,
-                                                  0.0, rng, n_jobs=args.jobs, progress=False)
+                                                  0.0, rng, n_jobs=args.jobs, progress=False,
+                                                  svm_backend=svm_backend)
         out.append(res)
     return out
+
+
+#: the metrics compared between backends (per fold)
+COMPARED = ("EER", "EER_userthresholds", "mean_AUC")
+
+
+def metric_differences(exact, fast):
+    """Per fold, ``fast - exact`` of :data:`COMPARED`, and the largest score difference."""
+    rows = []
+    for k, (a, b) in enumerate(zip(exact, fast)):
+        row = {"fold": k}
+        for name in COMPARED:
+            row[name] = float(a["all_metrics"][name])
+            row[f"{name}_fast"] = float(b["all_metrics"][name])
+        row["max_score_diff"] = max(float(np.max(np.abs(x - y))) for kind in a["predictions"]
+                                    for x, y in zip(a["predictions"][kind], b["predictions"][kind]) if len(x))
+        rows.append(row)
+    return rows
+
+
+def print_differences(rows) -> None:
+    print("fold | " + " | ".join(f"{n} libsvm -> sklearnex (diff, points)" for n in COMPARED) + " | max |score diff|")
+    for r in rows:
+        cells = [f"{100 * r[n]:.3f} -> {100 * r[n + '_fast']:.3f} ({100 * (r[n + '_fast'] - r[n]):+.3f})"
+                 for n in COMPARED]
+        print(f"{r['fold']:4d} | " + " | ".join(cells) + f" | {r['max_score_diff']:.2e}")
 
 
 def same(a, b) -> bool:
@@ -109,7 +148,46 @@ def same(a, b) -> bool:
     return len(a) == len(b)
 
 
+def run_wd_test(out_dir: str, wd_args, backends) -> int:
+    """Time ``python -m sigver.wd.test`` with each backend on the same arguments; compare the fold metrics."""
+    import subprocess
+
+    os.makedirs(out_dir, exist_ok=True)
+    folds, seconds = {}, {}
+    for backend in backends:
+        path = os.path.join(out_dir, f"{backend}.json")
+        cmd = [sys.executable, "-m", "sigver.wd.test", *wd_args, "--svm-backend", backend, "--save-path", path,
+               "--no-progress"]
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        seconds[backend] = time.perf_counter() - t
+        with open(path) as fh:
+            folds[backend] = [{"all_metrics": f["metrics"]} for f in json.load(fh)["folds"]]
+        print(f"wd.test --svm-backend {backend}: {seconds[backend]:.1f} s", flush=True)
+    exact, fast = backends
+    print(f"speed-up of {fast} over {exact} (whole command): {seconds[exact] / seconds[fast]:.2f}x")
+    print("fold | " + " | ".join(f"{n} {exact} -> {fast} (diff, points)" for n in COMPARED))
+    diffs = {n: [] for n in COMPARED}
+    for k, (a, b) in enumerate(zip(folds[exact], folds[fast])):
+        cells = []
+        for n in COMPARED:
+            x, y = 100 * a["all_metrics"][n], 100 * b["all_metrics"][n]
+            diffs[n].append(y - x)
+            cells.append(f"{x:.3f} -> {y:.3f} ({y - x:+.3f})")
+        print(f"{k:4d} | " + " | ".join(cells))
+    print("mean | " + " | ".join(
+        f"{np.mean([100 * f['all_metrics'][n] for f in folds[exact]]):.3f} -> "
+        f"{np.mean([100 * f['all_metrics'][n] for f in folds[fast]]):.3f} ({np.mean(diffs[n]):+.3f}; "
+        f"max |diff| {np.max(np.abs(diffs[n])):.3f})" for n in COMPARED))
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    wd_args = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, wd_args = argv[:cut], argv[cut + 1:]
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--exp-users", type=int, default=16, help="exploitation users (GPDS: 300)")
     p.add_argument("--dev-users", type=int, default=581, help="development writers (GPDS: 581)")
@@ -125,11 +203,20 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=-1, help="workers of ours (-1: all cores)")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--skip-baseline", action="store_true", help="time ours only")
+    p.add_argument("--svm-backend", choices=["libsvm", "sklearnex"], default="libsvm",
+                   help="sklearnex: also time ours with scikit-learn-intelex's SVC and compare its metrics")
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="ours on a Dask cluster (tcp://host:8786, or local:N worker processes; sigver.distributed); "
                         "the cluster is started before the timing")
+    p.add_argument("--wd-test", default=None, metavar="OUT",
+                   help="time python -m sigver.wd.test with the arguments after '--', libsvm then --svm-backend; "
+                        "results in OUT/<backend>.json")
     args = p.parse_args(argv)
+    if args.wd_test is not None:
+        if not wd_args:
+            p.error("--wd-test needs the wd.test arguments after '--'")
+        return run_wd_test(args.wd_test, wd_args, ("libsvm", args.svm_backend))
 
     x, y, f = synthetic_features(args.exp_users + args.dev_users, args.genuine, args.skilled, args.dim)
     exp_mask = y < args.exp_users
@@ -153,6 +240,17 @@ def main(argv=None) -> int:
     print(f"ours ({where}):   {t_ours:8.1f} s, {t_ours / n_fits:.2f} s per user and fold", flush=True)
     figures = {"where": where, "seconds_per_user_fold": t_ours / n_fits, "users": args.exp_users, "folds": args.folds, "dev_users": args.dev_users, "dim": args.dim,
                "cores": os.cpu_count(), "ours_s": t_ours, "EER": res_ours[0]["all_metrics"]["EER"]}
+    if args.svm_backend != "libsvm":
+        with cluster(args.scheduler):
+            t = time.perf_counter()
+            res_fast = ours(exp_set, dev_set, args, args.svm_backend)
+            t_fast = time.perf_counter() - t
+        rows = metric_differences(res_ours, res_fast)
+        print(f"ours, {args.svm_backend} ({where}): {t_fast:8.1f} s, {t_fast / n_fits:.2f} s per user and fold; "
+              f"{t_ours / t_fast:.2f}x ours with libsvm", flush=True)
+        print_differences(rows)
+        figures.update(backend=args.svm_backend, backend_s=t_fast, backend_ratio=t_ours / t_fast,
+                       backend_folds=rows)
     if not args.skip_baseline:
         t = time.perf_counter()
         res_base = baseline(exp_set, dev_set, args)
@@ -162,6 +260,9 @@ def main(argv=None) -> int:
         print(f"metrics and scores equal: {equal}")
         print(f"speed-up: {t_base / t_ours:.2f}x")
         figures.update(baseline_s=t_base, ratio=t_base / t_ours, equal=equal)
+        if args.svm_backend != "libsvm":
+            print(f"speed-up of {args.svm_backend} over the baseline: {t_base / t_fast:.2f}x")
+            figures.update(backend_ratio_baseline=t_base / t_fast)
         if not equal:
             print("ERROR: results differ", file=sys.stderr)
             return 1

@@ -5,6 +5,7 @@
 - :mod:`sigver.evaluation.results`: result files (JSON with the summary over folds, per-user scores ``.npz``,
   the original's pickle on request);
 - :mod:`sigver.evaluation.plots`: ROC, DET, score distributions, per-user EER (PNG);
+- :mod:`sigver.evaluation.svm`: the SVC of the WD and WI protocols and its backends (``--svm-backend``);
 - :mod:`sigver.evaluation.protocol`: the argument groups, input checks, feature loading, console summary and
   output writing of the evaluation commands.
 """

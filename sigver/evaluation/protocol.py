@@ -28,6 +28,7 @@ from ..featurelearning.models import available_models
 from ..outputs import check_output
 from ..shapes import INPUT_SIZE
 from . import results
+from .svm import SVM_BACKENDS, check_svm_backend
 
 __all__ = ["EvaluationInputError", "jobs_type", "add_source_arguments", "add_svm_arguments", "add_output_arguments",
            "check_common_args", "check_user_ranges", "check_wd_users", "features_from_model", "load_inputs",
@@ -72,12 +73,18 @@ def add_source_arguments(p: argparse.ArgumentParser) -> None:
     add_device_arguments(src, help="torch device for feature extraction (default: cuda if available, else cpu)")
 
 
-def add_svm_arguments(p: argparse.ArgumentParser):
-    """``--svm-type``, ``--svm-c``, ``--svm-gamma`` (the original's); returns the group for more flags."""
+def add_svm_arguments(p: argparse.ArgumentParser, backends: bool = False):
+    """``--svm-type``, ``--svm-c``, ``--svm-gamma`` (the original's), and with ``backends`` ``--svm-backend``
+    (:mod:`sigver.evaluation.svm`); returns the group for more flags."""
     svm = p.add_argument_group("SVM")
     svm.add_argument("--svm-type", choices=["rbf", "linear"], default="rbf")
     svm.add_argument("--svm-c", type=positive_float, default=1.0)
     svm.add_argument("--svm-gamma", type=positive_float, default=2 ** -11)
+    if backends:
+        svm.add_argument("--svm-backend", choices=list(SVM_BACKENDS), default=SVM_BACKENDS[0],
+                         help="libsvm: scikit-learn's SVC, the original's numbers; sklearnex: scikit-learn-intelex's "
+                              "SVC (pip install 'sigver[sklearnex]'), several times faster, not exact (scores "
+                              "differ in about the 4th decimal)")
     return svm
 
 
@@ -110,6 +117,7 @@ def check_common_args(args) -> None:
             raise EvaluationInputError(f"{args.data_path}: no such dataset file or folder")
     elif not Path(args.features_path).is_file():
         raise EvaluationInputError(f"{args.features_path}: no such features file")
+    check_svm_backend(getattr(args, "svm_backend", SVM_BACKENDS[0]))
     no_dev_needed = getattr(args, "forg_from_dev", None) == 0 and getattr(args, "target_far", None) is None
     for name in ("exp_users", "dev_users"):
         a, b = getattr(args, name)

@@ -21,6 +21,11 @@ The kernels here compute the same float64 values **bit for bit**, with less work
   The vertical pass is computed only on the columns that the horizontal pass reads for the other pixels;
 - :func:`filter_rows_constant` computes the two passes of the anti-aliasing filter only on the rows the
   zoom reads, for an image that is zero outside a patch (zero samples are added literally, as scipy does);
+- :func:`gaussian_nearest` is the whole sigma-2 blur and :func:`histogram_uniform` numpy's histogram of equal
+  bins (the bin of each value computed with numpy's arithmetic and its two corrections): together the Otsu
+  threshold of the blurred scan that locates the signature in bilevel scans (BHSig260), whose mask
+  :func:`counts_at_most` counts per row and column without building it; :func:`histogram_u8` counts the grey
+  levels of a scan (integers: trivially the same as ``np.bincount``);
 - :func:`zoom_bilinear` is the bilinear zoom of ``normalize._resize_sparse`` (products and sums in the
   order of scipy's ``NI_ZoomShift``) without numpy's temporaries.
 
@@ -38,8 +43,8 @@ import os
 
 import numpy as np
 
-__all__ = ["AVAILABLE", "DISABLED", "weights", "dark_mask_counts", "gaussian_nearest", "filter_rows_constant",
-           "zoom_bilinear", "warm_up"]
+__all__ = ["AVAILABLE", "DISABLED", "weights", "dark_mask_counts", "gaussian_nearest", "histogram_uniform",
+           "histogram_u8", "counts_at_most", "filter_rows_constant", "zoom_bilinear", "warm_up"]
 
 #: ``SIGVER_NO_NUMBA`` is set (to anything but ``''``/``'0'``): the scipy code is used, numba is not imported
 DISABLED = os.environ.get("SIGVER_NO_NUMBA", "").strip() not in ("", "0")
@@ -357,7 +362,7 @@ if AVAILABLE:
 
     @_jit
     def gaussian_nearest(img, w):
-        """Full ``gaussian_filter(img, sigma, output=float64, mode='nearest')`` of a uint8 image (for tests).
+        """Full ``gaussian_filter(img, sigma, output=float64, mode='nearest')`` of a uint8 image (bilevel scans).
 
         The same passes as :func:`dark_mask_counts`, on every pixel.
         """
@@ -374,6 +379,60 @@ if AVAILABLE:
                 vrow[R + W + t] = vrow[R + W - 1]
             _hpass(vrow, R, W, w, out[i])
         return out
+
+    @_jit
+    def histogram_uniform(a, first, last, edges):
+        """``np.histogram(a, bins=len(edges) - 1, range=(first, last))[0]`` for float64 ``a`` (2-D, C order) and
+        numpy's own ``edges`` (``np.linspace(first, last, n + 1)``): numpy's index of each value, then its
+        two corrections against the edges, value by value (int64 counts)."""
+        n = edges.shape[0] - 1
+        counts = np.zeros(n, np.int64)
+        denom = last - first
+        H, W = a.shape
+        prev, prev_i = np.nan, -1  # a value equal to the previous one has its bin (most of a blurred page)
+        for r in range(H):
+            for c in range(W):
+                x = a[r, c]
+                if x == prev:
+                    counts[prev_i] += 1
+                    continue
+                if not (x >= first and x <= last):
+                    continue
+                i = int(((x - first) / denom) * n)
+                if i == n:
+                    i -= 1
+                if x < edges[i]:
+                    i -= 1
+                if x >= edges[i + 1] and i != n - 1:
+                    i += 1
+                counts[i] += 1
+                prev, prev_i = x, i
+        return counts
+
+    @_jit
+    def histogram_u8(img):
+        """``np.bincount(img.ravel(), minlength=256)`` of a 2-D uint8 image (int64)."""
+        counts = np.zeros(256, np.int64)
+        H, W = img.shape
+        for r in range(H):
+            for c in range(W):
+                counts[img[r, c]] += 1
+        return counts
+
+    @_jit
+    def counts_at_most(a, t):
+        """Per-row and per-column counts of ``a <= t`` (2-D float64), as ``np.count_nonzero`` of the mask."""
+        H, W = a.shape
+        per_row = np.zeros(H, np.int64)
+        per_col = np.zeros(W, np.int64)
+        for r in range(H):
+            n = 0
+            for c in range(W):
+                if a[r, c] <= t:
+                    n += 1
+                    per_col[c] += 1
+            per_row[r] = n
+        return per_row, per_col
 
     # ---------------------------------------------------------------------------------------------------
     # the anti-aliasing filter of the resize ('grid-constant', cval 0)
@@ -471,6 +530,10 @@ def warm_up() -> bool:
             img.flags.writeable = writeable
             if dtype == np.uint8:
                 dark_mask_counts(img, 100, w2)
+                histogram_u8(img)
+                blurred = gaussian_nearest(img, w2)
+                histogram_uniform(blurred, 0.0, 255.0, np.linspace(0.0, 255.0, 257))
+                counts_at_most(blurred, 100.0)
             filter_rows_constant(img, 0, 0, rows, 7, w2, wa, out, 1)
     idx = np.zeros(2, np.int64)
     half = np.full(2, 0.5)

@@ -26,7 +26,9 @@ Two implementations compute the same result:
     When numba is importable (a dependency of sigver), the two Gaussian filters and the zoom run as
     compiled kernels (:mod:`sigver.preprocessing._kernels`) doing the same float64 operations in the same
     order (same bytes, several times faster); the blur is then fused with the threshold and computed
-    only near the dark pixels. ``SIGVER_NO_NUMBA=1`` forces the scipy code.
+    only near the dark pixels. For bilevel scans (below) the whole blur and the 256-bin histogram of its
+    Otsu threshold are compiled too (numpy's bin arithmetic, the same counts). ``SIGVER_NO_NUMBA=1`` forces
+    the scipy code.
 
 Differences from the original, on purpose:
 
@@ -238,7 +240,8 @@ def find_signature(img, method: str = "fast") -> SignatureLocation:
     """
     _check_method(method)
     img = _as_uint8_image(img)
-    counts = _histogram(img)
+    kernels = _numba() if method == "fast" else None
+    counts = _histogram(img) if kernels is None else kernels.histogram_u8(np.ascontiguousarray(img))
     levels = np.count_nonzero(counts)
     if levels < 2:
         raise BlankImageError(
@@ -254,14 +257,18 @@ def find_signature(img, method: str = "fast") -> SignatureLocation:
         # the dark class is a single grey level (bilevel scans, and nearly bilevel ones such as palette
         # scans with levels 0, 254 and 255): Otsu of the raw image is the dark level itself, so the blurred
         # scan is almost never at or below it and the original finds no ink; threshold the blur adaptively
-        blurred = _blur(img)
+        blurred = _blur(img) if method == "reference" else _blur_full(img)
         if method == "reference":
             from skimage.filters import threshold_otsu
 
             mask_threshold = threshold_otsu(blurred)
         else:
             mask_threshold = _otsu_float(blurred)
-        mask, r_off, c_off = blurred <= mask_threshold, 0, 0
+        if kernels is not None:  # the counts of the mask below, without the mask
+            mask, r_off, c_off = None, 0, 0
+            per_row, per_col = kernels.counts_at_most(blurred, float(mask_threshold))
+        else:
+            mask, r_off, c_off = blurred <= mask_threshold, 0, 0
     elif method == "reference":
         from skimage.filters import gaussian
 
@@ -291,10 +298,33 @@ def find_signature(img, method: str = "fast") -> SignatureLocation:
     return SignatureLocation(threshold, (r_min, r_max), (c_min, c_max), (r_center, c_center))
 
 
+def _blur_full(img: np.ndarray) -> np.ndarray:
+    """:func:`_blur` of a whole uint8 scan; the numba kernel when available (the same doubles)."""
+    kernels = _numba()
+    if kernels is None:
+        return _blur(img)
+    return kernels.gaussian_nearest(np.ascontiguousarray(img), kernels.weights(_BLUR_SIGMA, _TRUNCATE))
+
+
 def _otsu_float(image: np.ndarray) -> float:
+    """``skimage.filters.threshold_otsu(image)`` of a float64 image (256 bins over its range).
+
+    With numba the histogram (numpy's ``np.histogram(image, 256)``, which skimage calls) is counted by
+    :func:`._kernels.histogram_uniform` with numpy's own edges and index arithmetic, and skimage computes the
+    threshold from it: the same counts, the same threshold.
+    """
     from skimage.filters import threshold_otsu
 
-    return threshold_otsu(image)
+    kernels = _numba()
+    if kernels is None or image.ndim != 2:
+        return threshold_otsu(image)
+    first, last = image.min(), image.max()
+    if first == last:  # skimage returns the value of a constant image
+        return threshold_otsu(image)
+    edges = np.linspace(first, last, 257, endpoint=True, dtype=np.result_type(first, last, image))
+    counts = kernels.histogram_uniform(np.ascontiguousarray(image, dtype=np.float64), float(first), float(last),
+                                       edges)
+    return threshold_otsu(hist=(counts, (edges[:-1] + edges[1:]) / 2.0))
 
 
 def _place_axis(size: int, center: int, canvas: int, axis_name: str, shape, canvas_size):

@@ -306,7 +306,8 @@ def _check_canvas_ratio(canvas, img_size) -> None:
 
 def _run(dataset, save_path, img_size=IMG_SIZE, subset=slice(None), workers: int = 1,
          canvas_size=None, progress: bool = True, allow_lost_writers: bool = False, binarize: bool = False,
-         overwrite: bool = False):
+         overwrite: bool = False, load: bool = True):
+    """Pre-process and write; returns ``(the file loaded back, or None when not load, report)``."""
     from ..datasets.format import DatasetWriter, check_target, load_dataset
 
     img_size = (int(img_size[0]), int(img_size[1]))
@@ -347,7 +348,7 @@ def _run(dataset, save_path, img_size=IMG_SIZE, subset=slice(None), workers: int
                     f"({', '.join(str(u) for u in report.lost_writers[:10])}"
                     f"{' ...' if len(report.lost_writers) > 10 else ''}); nothing was written to {save_path}")
             writer.commit(list(users))
-    return load_dataset(save_path), report
+    return (load_dataset(save_path) if load else None), report
 
 
 def process_dataset(dataset, save_path, img_size=IMG_SIZE, subset=slice(None), workers: int = 1,

@@ -128,14 +128,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         subset = slice(*check_range("--users", *args.users, len(dataset.get_user_list())))
     try:
         with cluster(args.scheduler):
-            data, report = _run(dataset, args.save_path, img_size, subset, args.workers, canvas, args.progress,
-                                args.allow_lost_writers, args.binarize, overwrite=args.overwrite)
+            # not read back (the arrays are those just written): the summary comes from the report
+            _, report = _run(dataset, args.save_path, img_size, subset, args.workers, canvas, args.progress,
+                             args.allow_lost_writers, args.binarize, overwrite=args.overwrite, load=False)
     except WriterLostError as e:
         print(e.report.summary(), file=sys.stderr)
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(report.summary(), file=sys.stderr)
-    print(f"saved {args.save_path}: x {data.x.shape}, {len(data.user_mapping)} writers")
+    n_writers = len(dataset.get_user_list()[subset])
+    print(f"saved {args.save_path}: x {(report.n_written, 1) + img_size}, {n_writers} writers")
     return 0
 
 

@@ -17,8 +17,9 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from ..cli import add_device_arguments, cli_main, positive_float, positive_int, unit_float
+from ..cli import add_device_arguments, cli_main, positive_int, unit_float
 from ..distributed import add_scheduler_argument, cluster
+from ..evaluation.protocol import add_svm_arguments
 from ..outputs import check_output
 from .api import DEFAULT_CANVAS, IMG_SIZE, SHIPPED_MODEL, enroll, verify
 from .integrity import KEY_ENV, read_key
@@ -47,9 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--canvas", nargs=2, type=positive_int, default=None, metavar=("H", "W"),
                    help="canvas the scans are centred on (default: the model sidecar's, else "
                         f"{DEFAULT_CANVAS[0]} {DEFAULT_CANVAS[1]})")
-    e.add_argument("--svm-type", choices=["rbf", "linear"], default="rbf")
-    e.add_argument("--svm-c", type=positive_float, default=1.0)
-    e.add_argument("--svm-gamma", type=positive_float, default=2 ** -11)
+    add_svm_arguments(e, backends=True)
     e.add_argument("--seed", type=int, default=1234, help="seed of the draws from the negative pool")
     e.add_argument("--allow-pickle", action="store_true",
                    help="unpickle the user_mapping of a --negatives file written by the original code")
@@ -89,7 +88,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           target_far=args.target_far, canvas=tuple(args.canvas) if args.canvas else None,
                           device=args.device, svm_type=args.svm_type, C=args.svm_c, gamma=args.svm_gamma,
                           negatives_per_writer=args.negatives_per_writer, seed=args.seed,
-                          allow_pickle=args.allow_pickle)
+                          allow_pickle=args.allow_pickle, svm_backend=args.svm_backend)
         user.save(out, key=key)
         info = user.meta["threshold_info"]
         how = ("SVM margin" if info["method"] == "svm_margin" else

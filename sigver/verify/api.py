@@ -331,7 +331,8 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
            negatives: Optional[PathLike] = None, target_far: Optional[float] = None,
            canvas: Optional[Tuple[int, int]] = None, device: Optional[str] = None, svm_type: str = "rbf",
            C: float = 1.0, gamma: float = 2 ** -11, negatives_per_writer: int = 14, seed: int = 1234,
-           allow_pickle: bool = False, loaded: Optional[Tuple[Any, Dict[str, Any]]] = None) -> EnrolledUser:
+           allow_pickle: bool = False, loaded: Optional[Tuple[Any, Dict[str, Any]]] = None,
+           svm_backend: str = "libsvm") -> EnrolledUser:
     """Enrol a user: train their writer-dependent classifier from reference signatures.
 
     Parameters
@@ -367,13 +368,19 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
         Unpickle the ``user_mapping`` of a dataset file written by the original code (trusted files only).
     loaded : (model, info), optional
         ``model_path`` already loaded by :func:`load_model` (on ``device``): it is not read again.
+    svm_backend : {'libsvm', 'sklearnex'}
+        SVC implementation of the user's and the calibration writers' classifiers
+        (:mod:`sigver.evaluation.svm`; libsvm by default). The user file stores the support vectors either way.
 
     Returns
     -------
     EnrolledUser
         ``.save(path)`` writes the user file; ``.threshold``, ``.name``.
     """
+    from ..evaluation.svm import check_svm_backend
     from ..wd.training import calibrate_threshold, train_wdclassifier_user
+
+    check_svm_backend(svm_backend)
 
     references = _as_list(references)
     if len(references) < MIN_REFERENCES:
@@ -409,7 +416,7 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
     negs = px[neg_idx]
     train_x = np.concatenate([ref_feats, negs])
     train_y = np.r_[np.ones(n_refs), -np.ones(len(negs))]
-    pipeline = train_wdclassifier_user((train_x, train_y), svm_type, C, gamma)
+    pipeline = train_wdclassifier_user((train_x, train_y), svm_type, C, gamma, svm_backend)
 
     if calibrate:
         genuine_counts = np.bincount(py[pyforg == 0])
@@ -418,7 +425,7 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
             cal = calibrate_threshold(pool, float(target_far), n_writers=CAL_WRITERS, num_gen_train=n_refs,
                                       num_gen_test=CAL_TEST_GENUINE, num_forg_from_exp=0,
                                       num_forg_from_dev=per_dev, svm_type=svm_type, C=C, gamma=gamma,
-                                      rng=np.random.RandomState(seed + 1))
+                                      rng=np.random.RandomState(seed + 1), svm_backend=svm_backend)
         except SigverError as e:
             raise EnrollmentError(f"--target-far: {e} (the negative pool {pool_info['source']} is too small "
                                   f"for {n_refs} references)") from None
@@ -435,7 +442,7 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
         "threshold_info": threshold_info, "model": model_info,
         "preprocessing": {"canvas": list(canvas), "img_size": list(IMG_SIZE),
                           "input_size": model_info["input_size"], "binarize": binarize},
-        "svm": {"type": svm_type},
+        "svm": {"type": svm_type, "backend": svm_backend},
         "enrollment": {"n_references": n_refs, "references": names, "negatives": pool_info,
                        "n_negatives": int(len(negs)), "negatives_per_writer": per_writer, "seed": int(seed),
                        "seconds": round(time.perf_counter() - t0, 3),

@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     proto.add_argument("--folds", type=positive_int, default=10, help="repetitions with new random splits")
     proto.add_argument("--seed", type=int, default=1234, help="seed of the RandomState shared by all folds")
 
-    svm = add_svm_arguments(p)
+    svm = add_svm_arguments(p, backends=True)
     svm.add_argument("--jobs", type=jobs_type, default=-1,
                      help="parallel workers for the users' SVMs (-1: all cores); results do not depend on it")
     add_scheduler_argument(svm, "the users' SVM fits (and the --target-far calibration)")
@@ -132,7 +132,8 @@ def _calibrate(args, dev_set, cal_rng: np.random.RandomState, n_jobs: int) -> Di
                                num_forg_from_exp=args.forg_from_exp, num_forg_from_dev=args.forg_from_dev,
                                svm_type=args.svm_type, C=args.svm_c, gamma=args.svm_gamma, rng=cal_rng,
                                forgeries=args.target_far_forgeries, global_threshold=args.thr,
-                               protocol=args.protocol, n_jobs=n_jobs)
+                               protocol=args.protocol, n_jobs=n_jobs,
+                               svm_backend=getattr(args, "svm_backend", "libsvm"))
 
 
 def run_evaluation(args, features: Tuple[np.ndarray, np.ndarray, np.ndarray]) -> Dict[str, Any]:
@@ -153,7 +154,8 @@ def run_evaluation(args, features: Tuple[np.ndarray, np.ndarray, np.ndarray]) ->
         _, res = train_test_all_users(exp_set, dev_set if args.forg_from_dev > 0 else None, args.svm_type,
                                       args.svm_c, args.svm_gamma, args.gen_for_train, args.forg_from_exp,
                                       args.forg_from_dev, args.gen_for_test, args.thr, rng, protocol=args.protocol,
-                                      n_jobs=n_jobs, progress=args.progress)
+                                      n_jobs=n_jobs, progress=args.progress,
+                                      svm_backend=getattr(args, "svm_backend", "libsvm"))
         m = dict(res["all_metrics"])
         record: Dict[str, Any] = {"fold": k, "thr": args.thr}
         if args.target_far is not None:

@@ -2,7 +2,8 @@
 
 The per-user model is the original's: ``Pipeline([('scaler', StandardScaler(with_mean=False)),
 ('classifier', SVC(...))])`` with ``class_weight={1: n_neg / n_pos}``; scores are its ``decision_function``
-(positive = genuine). ``n_jobs`` trains and tests users in parallel (joblib); the random draws are all made
+(positive = genuine). ``svm_backend`` chooses the SVC implementation (:mod:`sigver.evaluation.svm`: libsvm,
+the original's, by default). ``n_jobs`` trains and tests users in parallel (joblib); the random draws are all made
 in the calling process first, in the original order, and the fits are deterministic, so the classifiers and
 scores are the same for any ``n_jobs``. Workers take one user at a time (so a slow fit does not hold back a
 whole chunk), :func:`train_test_all_users` fits and scores a user in the same job (no classifier crosses
@@ -19,12 +20,12 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import sklearn.pipeline
 import sklearn.preprocessing
-import sklearn.svm
 
 from ..datasets.format import get_subset
 from ..distributed import active_client, map_unordered, scatter
 from . import data as wd_data
 from ..evaluation import metrics
+from ..evaluation.svm import make_svc
 
 __all__ = [
     "train_wdclassifier_user", "test_user", "train_all_users", "test_all_users", "train_test_all_users",
@@ -34,20 +35,17 @@ __all__ = [
 Triple = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
-def make_wdclassifier(svm_type: str, C: float, gamma: Optional[float], skew: float) -> sklearn.pipeline.Pipeline:
-    """The untrained per-user pipeline (scaler without centring, then an SVC weighted by ``skew``)."""
-    if svm_type == "rbf":
-        model = sklearn.svm.SVC(C=C, gamma=gamma, class_weight={1: skew})
-    elif svm_type == "linear":
-        model = sklearn.svm.SVC(kernel="linear", C=C, class_weight={1: skew})
-    else:
-        raise ValueError(f"svm_type must be 'rbf' or 'linear', got {svm_type!r}")
+def make_wdclassifier(svm_type: str, C: float, gamma: Optional[float], skew: float,
+                      svm_backend: str = "libsvm") -> sklearn.pipeline.Pipeline:
+    """The untrained per-user pipeline (scaler without centring, then an SVC weighted by ``skew``; the SVC of
+    ``svm_backend``, :func:`sigver.evaluation.svm.make_svc`)."""
+    model = make_svc(svm_type, C, gamma, {1: skew}, svm_backend)
     return sklearn.pipeline.Pipeline([("scaler", sklearn.preprocessing.StandardScaler(with_mean=False)),
                                       ("classifier", model)])
 
 
 def train_wdclassifier_user(training_set: Tuple[np.ndarray, np.ndarray], svmType: str, C: float,
-                            gamma: Optional[float]) -> sklearn.pipeline.Pipeline:
+                            gamma: Optional[float], svm_backend: str = "libsvm") -> sklearn.pipeline.Pipeline:
     """Train one user's classifier.
 
     Parameters
@@ -59,6 +57,8 @@ def train_wdclassifier_user(training_set: Tuple[np.ndarray, np.ndarray], svmType
         SVM regularisation.
     gamma : float or None
         RBF kernel width (ignored by the linear SVM).
+    svm_backend : {'libsvm', 'sklearnex'}, default 'libsvm'
+        SVC implementation (:mod:`sigver.evaluation.svm`); libsvm gives the original's numbers.
 
     Returns
     -------
@@ -72,7 +72,7 @@ def train_wdclassifier_user(training_set: Tuple[np.ndarray, np.ndarray], svmType
     if n_pos == 0 or n_neg == 0:
         raise wd_data.WDSplitError(f"a user's training set needs both classes, got {n_pos} genuine and "
                                    f"{n_neg} negative samples")
-    model = make_wdclassifier(svmType, C, gamma, n_neg / float(n_pos))
+    model = make_wdclassifier(svmType, C, gamma, n_neg / float(n_pos), svm_backend)
     # what Pipeline.fit does (scaler.fit_transform, then classifier.fit), with the scaled matrix in memory
     # backed by huge pages: libsvm streams it once per kernel row, and with 4 KiB pages a fit was about 8 %
     # slower here (BENCHMARKS.md). Same operations, same values.
@@ -155,9 +155,9 @@ def _user_test_samples(user: int, x_test, y_test, yforg_test, selection):
 def _user_job(user: int, train: Optional[tuple], model, test: Optional[tuple], keep_model: bool):
     """What a worker does for one user: fit (``train`` given) and/or score (``test`` given)."""
     if train is not None:
-        exp_x, exp_y, exp_yforg, neg_idx, other_negatives, svm_type, C, gamma = train
+        exp_x, exp_y, exp_yforg, neg_idx, other_negatives, svm_type, C, gamma, svm_backend = train
         training_set = _user_training_set(user, exp_x, exp_y, exp_yforg, {user: neg_idx}, other_negatives)
-        model = train_wdclassifier_user(training_set, svm_type, C, gamma)
+        model = train_wdclassifier_user(training_set, svm_type, C, gamma, svm_backend)
     scores = None
     if test is not None:
         x_test, y_test, yforg_test, selection = test
@@ -285,7 +285,7 @@ def _draw_training_negatives(exp_train: Triple, dev_set: Optional[Triple], num_f
 
 def train_all_users(exp_train: Triple, dev_set: Optional[Triple], svm_type: str, C: float, gamma: Optional[float],
                     num_forg_from_dev: int, num_forg_from_exp: int, rng, *, n_jobs: Optional[int] = 1,
-                    progress: bool = True) -> Dict[int, sklearn.pipeline.Pipeline]:
+                    progress: bool = True, svm_backend: str = "libsvm") -> Dict[int, sklearn.pipeline.Pipeline]:
     """Train the classifier of every user of the exploitation training set.
 
     Parameters
@@ -306,6 +306,8 @@ def train_all_users(exp_train: Triple, dev_set: Optional[Triple], svm_type: str,
         Parallel workers (joblib semantics: -1 = all cores). Results do not depend on it.
     progress : bool, default True
         Show a tqdm bar.
+    svm_backend : {'libsvm', 'sklearnex'}, default 'libsvm'
+        SVC implementation (:mod:`sigver.evaluation.svm`).
 
     Returns
     -------
@@ -316,8 +318,8 @@ def train_all_users(exp_train: Triple, dev_set: Optional[Triple], svm_type: str,
     users, neg_idx, other = _draw_training_negatives(exp_train, dev_set, num_forg_from_dev, num_forg_from_exp,
                                                      wd_data.check_rng(rng))
     train_arrays = dict(zip(("x", "y", "yforg"), exp_train), neg_idx=neg_idx, other=other)
-    done = _run_user_jobs(users, train_arrays, (svm_type, C, gamma), None, None, None, True, n_jobs, progress,
-                          "training")
+    done = _run_user_jobs(users, train_arrays, (svm_type, C, gamma, svm_backend), None, None, None, True, n_jobs,
+                          progress, "training")
     return {u: done[u][0] for u in users}
 
 
@@ -386,7 +388,8 @@ def train_test_all_users(exp_set: Triple, dev_set: Optional[Triple], svm_type: s
                          gamma: Optional[float], num_gen_train: int, num_forg_from_exp: int, num_forg_from_dev: int,
                          num_gen_test: int, global_threshold: float = 0.0, rng=None, *,
                          protocol: str = "sigver", num_sk_test: Optional[int] = None, n_jobs: Optional[int] = 1,
-                         progress: bool = True, return_classifiers: bool = True) -> Tuple[Dict[int, object], Dict]:
+                         progress: bool = True, return_classifiers: bool = True,
+                         svm_backend: str = "libsvm") -> Tuple[Dict[int, object], Dict]:
     """One fold: split, train every user's classifier, test them (the original's ``train_test_all_users``).
 
     Parameters
@@ -412,6 +415,8 @@ def train_test_all_users(exp_set: Triple, dev_set: Optional[Triple], svm_type: s
         Parallel workers; each fits and scores one user at a time. Results do not depend on it.
     return_classifiers : bool, default True
         False returns an empty dict instead of the classifiers (workers then send back scores only).
+    svm_backend : {'libsvm', 'sklearnex'}, default 'libsvm'
+        SVC implementation (:mod:`sigver.evaluation.svm`); libsvm gives the original's numbers.
 
     Returns
     -------
@@ -436,7 +441,7 @@ def train_test_all_users(exp_set: Triple, dev_set: Optional[Triple], svm_type: s
         selection = wd_data.select_test_samples(exp_test, num_gen_test, num_sk_test, rng)
     train_arrays = dict(zip(("x", "y", "yforg"), exp_train), neg_idx=neg_idx, other=other)
     test_arrays = dict(zip(("x", "y", "yforg"), exp_test))
-    done = _run_user_jobs(users, train_arrays, (svm_type, C, gamma), None, test_arrays, selection,
+    done = _run_user_jobs(users, train_arrays, (svm_type, C, gamma, svm_backend), None, test_arrays, selection,
                           return_classifiers, n_jobs, progress, "users")
     classifiers = {u: done[u][0] for u in users} if return_classifiers else {}
     return classifiers, _results({u: done[u][1] for u in test_users}, test_users, global_threshold)
@@ -445,7 +450,7 @@ def train_test_all_users(exp_set: Triple, dev_set: Optional[Triple], svm_type: s
 def calibrate_threshold(dev_set: Triple, target_far: float, *, n_writers: int, num_gen_train: int,
                         num_gen_test: int, num_forg_from_exp: int, num_forg_from_dev: int, svm_type: str, C: float,
                         gamma: Optional[float], rng, forgeries: str = "auto", global_threshold: float = 0.0,
-                        protocol: str = "sigver", n_jobs: Optional[int] = 1) -> Dict:
+                        protocol: str = "sigver", n_jobs: Optional[int] = 1, svm_backend: str = "libsvm") -> Dict:
     """A decision threshold fixed before seeing the test data: the score at which held-out development writers
     reach ``target_far`` (used by ``wd.test --target-far`` and by ``verify``).
 
@@ -461,6 +466,8 @@ def calibrate_threshold(dev_set: Triple, target_far: float, *, n_writers: int, n
     target_far : float in (0, 1)
     forgeries : {'auto', 'skilled', 'random'}
         Forgeries the FAR is measured on (auto: skilled when the writers have any, else random).
+    svm_backend : {'libsvm', 'sklearnex'}, default 'libsvm'
+        SVC implementation of the calibration writers' classifiers (:mod:`sigver.evaluation.svm`).
 
     Returns
     -------
@@ -483,7 +490,7 @@ def calibrate_threshold(dev_set: Triple, target_far: float, *, n_writers: int, n
     neg_set = get_subset((x, y, yforg), np.setdiff1d(dev_users, cal_users)) if num_forg_from_dev > 0 else None
     _, res = train_test_all_users(cal_set, neg_set, svm_type, C, gamma, num_gen_train, num_forg_from_exp,
                                   num_forg_from_dev, num_gen_test, global_threshold, rng, protocol=protocol,
-                                  n_jobs=n_jobs, progress=False, return_classifiers=False)
+                                  n_jobs=n_jobs, progress=False, return_classifiers=False, svm_backend=svm_backend)
     preds = res["predictions"]
     skilled = np.concatenate(preds["skilledPreds"]) if preds["skilledPreds"] else np.zeros(0)
     kind = forgeries

@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how the scores against the references are fused")
     proto.add_argument("--folds", type=positive_int, default=10, help="repetitions with new random splits")
     proto.add_argument("--seed", type=int, default=1234, help="seed of the RandomState shared by all folds")
-    add_scheduler_argument(add_svm_arguments(p), "the folds' SVM fits (drawn here, in order)")
+    add_scheduler_argument(add_svm_arguments(p, backends=True), "the folds' SVM fits (drawn here, in order)")
     thr = p.add_argument_group("threshold")
     thr.add_argument("--thr", type=float, default=0.0, help="global threshold of FRR / FAR_random / FAR_skilled")
     add_output_arguments(p)
@@ -106,7 +106,8 @@ def run_evaluation(args, features) -> Dict[str, Any]:
     exp_set = get_subset(features, range(*args.exp_users))
     dev_set = get_subset(features, range(*args.dev_users))
     rng = np.random.RandomState(args.seed)
-    params = (args.svm_type, args.svm_c, args.svm_gamma, args.fusion, args.thr)
+    params = (args.svm_type, args.svm_c, args.svm_gamma, args.fusion, args.thr,
+              getattr(args, "svm_backend", "libsvm"))
     client = active_client()
     done: Dict[int, Any] = {}
     if client is not None:
@@ -132,7 +133,8 @@ def run_evaluation(args, features) -> Dict[str, Any]:
 def _fold_job(k: int, fold: Dict[str, Any], params: tuple, progress: bool = False):
     """One fold's fit and scores (here or on a Dask worker): ``(k, results, seconds)``."""
     start = time.perf_counter()
-    _, res = fit_and_score_fold(fold, *params, progress=progress)
+    *params, svm_backend = params
+    _, res = fit_and_score_fold(fold, *params, progress=progress, svm_backend=svm_backend)
     return k, res, time.perf_counter() - start
 
 

@@ -14,10 +14,10 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import sklearn.pipeline
 import sklearn.preprocessing
-import sklearn.svm
 
 from ..wd import data as wd_data
 from ..evaluation import metrics
+from ..evaluation.svm import make_svc
 from . import data as wi_data
 
 __all__ = ["FUSIONS", "train_wiclassifier", "fused_scores", "test_all_users", "train_test_all_users", "draw_fold",
@@ -33,7 +33,7 @@ _CHUNK = 4096
 
 
 def train_wiclassifier(training_set: Tuple[np.ndarray, np.ndarray], svm_type: str, C: float,
-                       gamma: Optional[float]) -> sklearn.pipeline.Pipeline:
+                       gamma: Optional[float], svm_backend: str = "libsvm") -> sklearn.pipeline.Pipeline:
     """Fit the WI pipeline (scaler without centring, then an unweighted SVC) on dissimilarity vectors.
 
     Parameters
@@ -42,13 +42,10 @@ def train_wiclassifier(training_set: Tuple[np.ndarray, np.ndarray], svm_type: st
         ``x`` (N, D) dissimilarities, ``y`` (N,) +1 (same writer) / -1 (different writers).
     svm_type : {'rbf', 'linear'}
     C, gamma : float
+    svm_backend : {'libsvm', 'sklearnex'}, default 'libsvm'
+        SVC implementation (:mod:`sigver.evaluation.svm`); libsvm gives the original's numbers.
     """
-    if svm_type == "rbf":
-        model = sklearn.svm.SVC(C=C, gamma=gamma)
-    elif svm_type == "linear":
-        model = sklearn.svm.SVC(kernel="linear", C=C)
-    else:
-        raise ValueError(f"svm_type must be 'rbf' or 'linear', got {svm_type!r}")
+    model = make_svc(svm_type, C, gamma, None, svm_backend)
     pipe = sklearn.pipeline.Pipeline([("scaler", sklearn.preprocessing.StandardScaler(with_mean=False)),
                                       ("classifier", model)])
     x, y = training_set
@@ -142,10 +139,10 @@ def draw_fold(exp_set: Triple, dev_set: Triple, num_gen_train: int, num_gen_ref:
 
 
 def fit_and_score_fold(fold: Dict, svm_type: str, C: float, gamma: Optional[float], fusion: str = "max",
-                       global_threshold: float = 0.0, progress: bool = False):
+                       global_threshold: float = 0.0, progress: bool = False, svm_backend: str = "libsvm"):
     """Train the WI SVM of a fold drawn by :func:`draw_fold` and score its exploitation writers (deterministic:
     the same on any machine); returns ``(classifier, results)`` as :func:`train_test_all_users`."""
-    classifier = train_wiclassifier(fold["training_set"], svm_type, C, gamma)
+    classifier = train_wiclassifier(fold["training_set"], svm_type, C, gamma, svm_backend)
     results = _score_selection(classifier, fold["exp_ref"], fold["exp_test"], fold["selection"], fusion,
                                global_threshold, progress)
     return classifier, results
@@ -153,7 +150,8 @@ def fit_and_score_fold(fold: Dict, svm_type: str, C: float, gamma: Optional[floa
 
 def train_test_all_users(exp_set: Triple, dev_set: Triple, svm_type: str, C: float, gamma: Optional[float],
                          num_gen_train: int, num_gen_ref: int, num_gen_test: int, fusion: str = "max",
-                         global_threshold: float = 0.0, rng=None, progress: bool = False):
+                         global_threshold: float = 0.0, rng=None, progress: bool = False,
+                         svm_backend: str = "libsvm"):
     """One fold of the WI protocol: split, train the WI SVM on the development writers, test.
 
     Draws from ``rng`` in the original order (:func:`draw_fold`), then fits and scores
@@ -166,7 +164,7 @@ def train_test_all_users(exp_set: Triple, dev_set: Triple, svm_type: str, C: flo
         See :func:`test_all_users`.
     """
     fold = draw_fold(exp_set, dev_set, num_gen_train, num_gen_ref, num_gen_test, rng)
-    return fit_and_score_fold(fold, svm_type, C, gamma, fusion, global_threshold, progress)
+    return fit_and_score_fold(fold, svm_type, C, gamma, fusion, global_threshold, progress, svm_backend)
 
 
 # the names start with "test": keep pytest from collecting them when a test module imports them

@@ -407,3 +407,42 @@ def test_sigcomp_float64_identical_with_and_without_numba(shared_data, monkeypat
             (loc_nb, res_nb), (loc_sp, res_sp) = results
             assert loc_nb == loc_sp, path
             assert bits_equal(res_nb, res_sp), path
+
+
+@needs_numba
+@pytest.mark.parametrize("case", range(12))
+def test_histogram_uniform_equals_numpy(case):
+    """numpy's histogram of 256 equal bins over the data range, count for count, including values on the
+    edges (where numpy's two corrections act) and the blurred bilevel scans the kernel is used on."""
+    rng = np.random.default_rng(seed("hist", case))
+    if case < 4:
+        a = rng.random((int(rng.integers(1, 90)), int(rng.integers(1, 90)))) * 10 ** float(rng.integers(-3, 4))
+    elif case < 8:  # values exactly on the edges and repeated extremes
+        lo, hi = float(rng.random()), float(rng.random()) + 1.0
+        edges = np.linspace(lo, hi, 257)
+        a = rng.choice(np.r_[edges, edges + 1e-17, np.nextafter(edges, -np.inf)[1:]], (37, 53))
+        a = np.clip(a, lo, hi)
+    else:  # the sigma-2 blur of a bilevel scan
+        img = np.where(rng.random((120, 240)) < 0.05, 0, 255).astype(np.uint8)
+        a = _kernels.gaussian_nearest(img, _kernels.weights(2.0))
+    first, last = a.min(), a.max()
+    if first == last:
+        return
+    edges = np.linspace(first, last, 257)
+    counts = _kernels.histogram_uniform(np.ascontiguousarray(a), float(first), float(last), edges)
+    np.testing.assert_array_equal(counts, np.histogram(a, bins=256)[0])
+
+
+@needs_numba
+@pytest.mark.parametrize("case", range(6))
+def test_otsu_of_blurred_bilevel_scan_equals_skimage(case):
+    from skimage.filters import threshold_otsu
+
+    rng = np.random.default_rng(seed("otsu", case))
+    img = np.full((150, 300), 255, np.uint8)
+    img[rng.random(img.shape) < 0.03 * (case + 1)] = 0
+    if case % 2:
+        img[40:60] = np.where(img[40:60] == 255, 254, img[40:60])  # a faint band, as BHSig260's palette scans
+    blurred = normalize._blur_full(img)
+    assert bits_equal(blurred, normalize._blur(img))
+    assert normalize._otsu_float(blurred) == threshold_otsu(blurred)

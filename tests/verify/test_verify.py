@@ -74,15 +74,20 @@ def test_accepts_genuine_rejects_random_forgeries(trained_model, alice):
     assert np.mean(accepted_random) <= 0.2, accepted_random
 
 
-def test_decision_function_matches_sklearn():
+@pytest.mark.parametrize("backend", ["libsvm", "sklearnex"])
+def test_decision_function_matches_sklearn(backend):
+    """The user file reproduces the fitted SVC's decision function, with either SVM backend (the sklearnex SVC
+    exposes the same support vectors, coefficients and intercept)."""
     from sigver.wd.training import train_wdclassifier_user
 
+    if backend == "sklearnex":
+        pytest.importorskip("sklearnex")
     rs = np.random.RandomState(0)
     x = np.r_[rs.randn(5, 16) + 1, rs.randn(40, 16)] * rs.rand(16) * 3
     y = np.r_[np.ones(5), -np.ones(40)]
     q = rs.randn(7, 16) * 2
     for kind, gamma in (("rbf", 0.05), ("linear", None)):
-        pipe = train_wdclassifier_user((x, y), kind, 1.0, gamma)
+        pipe = train_wdclassifier_user((x, y), kind, 1.0, gamma, backend)
         user = EnrolledUser.from_pipeline(pipe, {"name": "x", "threshold": 0.0})
         np.testing.assert_allclose(user.decision_function(q), pipe.decision_function(q), rtol=1e-9, atol=1e-9)
 
@@ -231,3 +236,15 @@ def test_missing_corrupt_truncated_user_file(tmp_path, capsys, alice, content, m
     one_line_error(code, err, str(path), message)
     with pytest.raises(UserFileError):
         load_user(path)
+
+
+def test_cli_enroll_svm_backend_missing_is_one_line(tmp_path, capsys, monkeypatch):
+    """`enroll --svm-backend sklearnex` without scikit-learn-intelex: exit 2, one line, before any work."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sklearnex", None)
+    monkeypatch.setitem(sys.modules, "sklearnex.svm", None)
+    code, out, err = run(capsys, "enroll", "--user", "a", "--references", str(tmp_path / "r1.png"),
+                         str(tmp_path / "r2.png"), "--out", str(tmp_path / "a.npz"), "--svm-backend", "sklearnex")
+    assert code == 2 and "scikit-learn-intelex is not installed" in err and err.count("\n") == 1
+    assert not (tmp_path / "a.npz").exists()

@@ -245,3 +245,41 @@ def test_without_development_writers(feats, capsys):
     assert "EER" in out
     code, _, err = run([*args[:-1], "--forg-from-dev", 5, "--no-progress"], capsys)
     assert code == 2 and "--dev-users 0 0: the range is empty" in err
+
+
+def fold_metrics(path):
+    return [f["metrics"] for f in json.loads(path.read_text())["folds"]]
+
+
+# largest |sklearnex - libsvm| difference measured on SMALL (2 folds, scikit-learn-intelex 2026.2): 0 for the
+# EERs and the AUC, 6.7e-4 for the scores; the tolerances leave room for other oneDAL versions and CPUs (on the
+# real-data protocol the fold metrics moved by at most 0.066 points: BENCHMARKS.md)
+BACKEND_TOL = {"EER": 0.01, "EER_userthresholds": 0.01, "mean_AUC": 0.005}
+
+
+def test_svm_backend_sklearnex_close_to_libsvm(feats, tmp_path, capsys):
+    pytest.importorskip("sklearnex")
+    for backend in ("libsvm", "sklearnex"):
+        code, _, _ = run(["--features-path", feats, *SMALL, "--svm-backend", backend, "--jobs", "1",
+                          "--save-path", tmp_path / f"{backend}.json"], capsys)
+        assert code == 0
+    exact, fast = fold_metrics(tmp_path / "libsvm.json"), fold_metrics(tmp_path / "sklearnex.json")
+    for a, b in zip(exact, fast):
+        for name, tol in BACKEND_TOL.items():
+            assert abs(a[name] - b[name]) <= tol, (name, a[name], b[name])
+    with np.load(tmp_path / "libsvm_scores.npz") as za, np.load(tmp_path / "sklearnex_scores.npz") as zb:
+        for k in ("genuine", "random", "skilled"):
+            np.testing.assert_array_equal(zb[f"{k}_user"], za[f"{k}_user"])
+            np.testing.assert_allclose(zb[k], za[k], atol=5e-3)
+    assert json.loads((tmp_path / "sklearnex.json").read_text())["args"]["svm_backend"] == "sklearnex"
+
+
+def test_svm_backend_default_and_missing(feats, tmp_path, capsys, monkeypatch):
+    import sys
+
+    assert wdtest.build_parser().parse_args(["--features-path", "f"]).svm_backend == "libsvm"
+    monkeypatch.setitem(sys.modules, "sklearnex", None)
+    monkeypatch.setitem(sys.modules, "sklearnex.svm", None)
+    code, _, err = run(["--features-path", feats, *SMALL, "--svm-backend", "sklearnex"], capsys)
+    assert code == 2 and err.startswith("error: --svm-backend sklearnex: scikit-learn-intelex is not installed")
+    assert err.count("\n") == 1 and "Traceback" not in err

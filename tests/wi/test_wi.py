@@ -140,3 +140,21 @@ def test_bad_input(feats, capsys, extra, message):
 def test_missing_features_file(tmp_path, capsys):
     assert witest.main(["--features-path", str(tmp_path / "nope.npz")]) == 2
     assert "no such features file" in capsys.readouterr().err
+
+
+def test_cli_svm_backend_sklearnex_close_to_libsvm(tmp_path, feats, capsys):
+    """The WI SVM through scikit-learn-intelex (--svm-backend sklearnex): not exact, close (measured on SMALL:
+    the same fold metrics, scores within 1e-3)."""
+    pytest.importorskip("sklearnex")
+    for backend in ("libsvm", "sklearnex"):
+        assert witest.main(["--features-path", str(feats), *SMALL, "--svm-backend", backend, "--save-path",
+                            str(tmp_path / backend)]) == 0
+    capsys.readouterr()
+    exact = [f["metrics"] for f in json.loads((tmp_path / "libsvm.json").read_text())["folds"]]
+    fast = [f["metrics"] for f in json.loads((tmp_path / "sklearnex.json").read_text())["folds"]]
+    for a, b in zip(exact, fast):
+        for name in ("EER", "EER_userthresholds", "mean_AUC"):
+            assert abs(a[name] - b[name]) <= 0.01, (name, a[name], b[name])
+    with np.load(tmp_path / "libsvm_scores.npz") as a, np.load(tmp_path / "sklearnex_scores.npz") as b:
+        for k in ("genuine", "random", "skilled"):
+            np.testing.assert_allclose(b[k], a[k], atol=5e-3)
