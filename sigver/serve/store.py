@@ -196,8 +196,14 @@ class UserStore:
                     return user
             try:
                 user = load_user(path, key=self.key)
-            except UserFileError as e:  # name the user, not the server's path
-                raise UserFileError(str(e).replace(str(path), f"user {user_id!r}")) from None
+            except UserFileError as e:
+                # a replace or delete that ran while this file was read (the old file is removed once the new
+                # one is published): look again; the same file still published is really damaged
+                with self._lock:
+                    now = self._db.execute("SELECT file FROM users WHERE id = ?", (user_id,)).fetchone()
+                if attempt < 2 and (now is None or now[0] != row[0] or not path.exists()):
+                    continue
+                raise UserFileError(str(e).replace(str(path), f"user {user_id!r}")) from None  # the user, not the path
             user.source = f"user {user_id!r}"
             with self._lock:
                 for k in [k for k in self._cache if k[0] == row[0]]:
