@@ -356,9 +356,10 @@ def plot(table, args, path: Path) -> Optional[Path]:
         far, tpr, _ = roc_curve(np.r_[np.ones(len(gen)), -np.ones(len(forg))], np.r_[gen, forg],
                                 drop_intermediate=False)
         frr = 1 - tpr
-        ax_roc.plot(100 * far, 100 * (1 - frr), label=recipe)
+        style = dict(label=recipe, linestyle=("-", "--", ":")[(drawn // 10) % 3])  # 10 colours, then dashes
+        ax_roc.plot(100 * far, 100 * (1 - frr), **style)
         eps = 1e-4
-        ax_det.plot(norm.ppf(np.clip(far, eps, 1 - eps)), norm.ppf(np.clip(frr, eps, 1 - eps)), label=recipe)
+        ax_det.plot(norm.ppf(np.clip(far, eps, 1 - eps)), norm.ppf(np.clip(frr, eps, 1 - eps)), **style)
         drawn += 1
     if not drawn:
         return None
