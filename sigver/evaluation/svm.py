@@ -8,7 +8,8 @@ built. Two backends (``--svm-backend``):
     ``sklearn.svm.SVC``: the original code's classifier, so its numbers.
 ``sklearnex``
     ``sklearnex.svm.SVC`` from scikit-learn-intelex (``pip install 'sigver[sklearnex]'``): oneDAL's SMO solver,
-    several times faster on the writer-dependent fits (BENCHMARKS.md). It is a subclass of ``sklearn.svm.SVC``
+    about 2x faster on large writer-dependent fits (GPDS-shaped: thousands of samples, 2048 features) but
+    several times slower on small ones (the real-data protocol: oneDAL's fixed cost per fit; BENCHMARKS.md). It is a subclass of ``sklearn.svm.SVC``
     with the same parameters and the same decision function (``sum_i dual_coef_i K(sv_i, x) + intercept_``,
     positive for the class ``+1``, ``class_weight`` scaling ``C`` per class, ``gamma`` as given, probability
     estimates off), but **not exact**: another solver stops at the same tolerance (``tol=1e-3``) at a slightly
