@@ -479,7 +479,7 @@ def verify(user: Union[EnrolledUser, PathLike], images: Sequence[ImageLike], mod
     if not isinstance(user, EnrolledUser):
         user = load_user(user)
     images = _as_list(images)
-    where = user.source or f"user {user.name!r}"
+    where = user.label
     recorded = user.model.get("path")
     if model_path is None:
         model_path = recorded
@@ -499,9 +499,8 @@ def check_model(user: EnrolledUser, info: Dict[str, Any], model_path: Optional[P
     """Raise :class:`ModelMismatchError` unless ``info`` (from :func:`load_model`) is the model ``user`` was
     enrolled with (the SHA-256 of its weights)."""
     if info["sha256"] != user.model.get("sha256"):
-        where = user.source or f"user {user.name!r}"
         raise ModelMismatchError(
-            f"{where}: enrolled with other model weights (sha256 {str(user.model.get('sha256'))[:12]}..., "
+            f"{user.label}: enrolled with other model weights (sha256 {str(user.model.get('sha256'))[:12]}..., "
             f"{user.model.get('path')}) than {model_path or info.get('path')} (sha256 {info['sha256'][:12]}...); "
             "verify with the enrolment model or enrol the user again with this one")
 
@@ -510,6 +509,6 @@ def score_features(user: EnrolledUser, features: np.ndarray, names: Sequence[str
     """:func:`verify`'s answers for features ``(N, D)`` of questioned signatures named ``names``:
     ``[{"image": name, "score": float, "accepted": bool}]`` (``accepted`` = ``score >= user.threshold``)."""
     scores = user.decision_function(features)
-    check_finite(scores, f"{user.source or f'user {user.name!r}'}: scores")
+    check_finite(scores, f"{user.label}: scores")
     t = user.threshold
     return [{"image": n, "score": float(s), "accepted": bool(s >= t)} for n, s in zip(names, scores)]

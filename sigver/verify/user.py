@@ -95,6 +95,11 @@ class EnrolledUser:
         return self.meta["name"]
 
     @property
+    def label(self) -> str:
+        """How messages name this user: the file it came from, else ``user 'NAME'``."""
+        return self.source or f"user {self.name!r}"
+
+    @property
     def threshold(self) -> float:
         return float(self.meta["threshold"])
 
