@@ -68,6 +68,16 @@ RECIPES: Dict[str, Dict] = {
                               test="binarized", note="SigNet-F (lambda 0.95, bf16), binarised test scans"),
     "signet-f-0.5+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.5 (bf16), binarised test scans"),
+    "signet-f-0.7+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST],
+                                  test="binarized", note="SigNet-F with lambda 0.7 (bf16), binarised test scans"),
+    "signet-f-0.9+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.9", *FAST],
+                                  test="binarized", note="SigNet-F with lambda 0.9 (bf16), binarised test scans"),
+    "signet-f-0.5+supcon+binarize": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", "--supcon", "0.5", *FAST],
+        test="binarized", note="SigNet-F (lambda 0.5) and the contrastive term (bf16), binarised test scans"),
+    "binarize+synthetic": dict(trainer="sigver", model="signet_thin", args=[*FAST], train="train+synthetic",
+                               test="binarized", note="200 synthetic writers added to the training writers "
+                                                      "(bf16), binarised test scans"),
     "signet": dict(trainer="sigver", model="signet", args=[*FAST], note="the full SigNet (bf16)"),
     "signet+binarize": dict(trainer="sigver", model="signet", args=[*FAST], test="binarized",
                             note="the full SigNet (bf16), binarised test scans"),
@@ -125,7 +135,37 @@ def preprocess(args, env) -> Dict[str, Path]:
                                    "--save-path", str(path), "--no-progress"], data_dir / f"{name}.log", env)
             log(f"{name}: {seconds:.1f} s")
         out.append(path)
-    return dict(zip(("train", "test", "binarized"), out))
+    paths = dict(zip(("train", "test", "binarized"), out))
+    if any(RECIPES[r].get("train") == "train+synthetic" for r in args.recipes):
+        paths["train+synthetic"] = synthetic_training_set(args, paths["train"], env)
+    return paths
+
+
+def synthetic_training_set(args, train: Path, env) -> Path:
+    """The training writers followed by ``--synthetic-writers`` synthetic ones (24 genuine signatures and 30
+    skilled forgeries each, generated as scans, pre-processed with ``--binarize`` like bilevel scans), through
+    the public commands: ``datasets.synthetic --out``, ``process_dataset --dataset gpds``, ``datasets.merge``."""
+    data_dir = args.out / "data"
+    raw, syn = data_dir / "synthetic_raw", data_dir / "synthetic.npz"
+    merged = data_dir / f"{train.stem}_synthetic.npz"
+    py = sys.executable
+    steps = [
+        (raw, [py, "-m", "sigver.datasets.synthetic", "--users", str(args.synthetic_writers), "--genuine", "24",
+               "--forgeries", "30", "--seed", "7", "--out", str(raw), "--no-progress"]),
+        (syn, [py, "-m", "sigver.preprocessing.process_dataset", "--dataset", "gpds", "--path", str(raw),
+               "--binarize", "--save-path", str(syn), "--no-progress"]),
+        (merged, [py, "-m", "sigver.datasets.merge", str(train), str(syn), "--out", str(merged)]),
+    ]
+    for target, cmd in steps:
+        if not target.exists() or (target == raw and not (raw / "DONE").exists()):
+            log(f"synthetic writers -> {target}")
+            if target == raw and raw.exists():
+                cmd.append("--overwrite")
+            seconds = run_command(cmd, data_dir / "synthetic.log", env)
+            if target == raw:
+                (raw / "DONE").write_text(f"{seconds:.1f} s\n")
+            log(f"{target.name}: {seconds:.1f} s")
+    return merged
 
 
 def n_writers(path: Path) -> int:
@@ -142,7 +182,8 @@ def train_dir(args, recipe: str, seed: int) -> Path:
     """Run folder of a recipe's training: recipes that train the same way (and differ only in how they
     test) share it."""
     spec = RECIPES[recipe]
-    key = "_".join([spec["trainer"], spec["model"], *[a.lstrip("-") for a in spec["args"]]])
+    key = "_".join([spec["trainer"], spec["model"], *[a.lstrip("-") for a in spec["args"]]]
+                   + (["synthetic"] if spec.get("train") == "train+synthetic" else []))
     return args.out / "train" / key / f"seed{seed}"
 
 
@@ -231,7 +272,8 @@ def run_one(args, recipe, seed, paths, counts, env, first_seed) -> None:
     run_dir = args.out / "runs" / recipe / f"seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        model = train(args, recipe, seed, paths["train"], counts[0], env)
+        data = paths[RECIPES[recipe].get("train", "train")]
+        model = train(args, recipe, seed, data, n_writers(data), env)
         test = paths[RECIPES[recipe].get("test", "test")]
         evaluate(args, recipe, seed, run_dir, model, paths["train"], test, counts[1], counts[0], env,
                  plots=seed == first_seed)
@@ -403,6 +445,8 @@ def main(argv=None) -> int:
     p.add_argument("--recipes", nargs="+", default=[BASELINE, "sigver-train"], choices=list(RECIPES))
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--synthetic-writers", type=int, default=200,
+                   help="synthetic writers added to the training writers by the '+synthetic' recipes")
     p.add_argument("--folds", type=int, default=10, help="WD folds (default: 10)")
     p.add_argument("--wi-folds", type=int, default=3,
                    help="WI folds (default: 3; one WI fold costs about 6 WD folds here); 0: no WI")

@@ -16,6 +16,7 @@ from . import __version__
 COMMANDS = [
     ("demo", "the main job on synthetic signatures: generate, pre-process, train, WD evaluation, report"),
     ("datasets.info", "describe, check or convert a dataset file (e.g. one written by the original code)"),
+    ("datasets.merge", "one dataset file from the writers of several (e.g. real and synthetic writers)"),
     ("datasets.synthetic", "generate synthetic signatures (GPDS folder layout or a dataset file)"),
     ("preprocessing.process_dataset", "raw dataset folder -> pre-processed dataset file (.npz)"),
     ("featurelearning.train", "train SigNet / SigNet-F"),

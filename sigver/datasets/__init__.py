@@ -13,6 +13,7 @@ from .format import (
     SignatureData,
     get_subset,
     load_dataset,
+    merge_datasets,
     remove_forgeries,
     sample_per_writer,
     save_dataset,
@@ -23,7 +24,7 @@ __all__ = [
     "load_features",
     "save_features",
     "FeatureFileError",
-    "SignatureData", "load_dataset", "save_dataset", "DatasetWriter", "get_subset", "remove_forgeries", "sample_per_writer",
+    "SignatureData", "load_dataset", "save_dataset", "merge_datasets", "DatasetWriter", "get_subset", "remove_forgeries", "sample_per_writer",
     "SignatureDataset", "IterableDataset", "available_datasets", "get_dataset",
     "SyntheticSignatures", "generate_dataset",
 ]

@@ -441,6 +441,50 @@ def save_dataset(path: PathLike, x: np.ndarray, y: np.ndarray, yforg: np.ndarray
     return Path(path)
 
 
+def merge_datasets(paths: Sequence[PathLike], out: PathLike, overwrite: bool = False) -> Path:
+    """Write one dataset holding the writers of several dataset files, one file after the other.
+
+    The writers of ``paths[k]`` get the indices after those of ``paths[k - 1]`` (``y`` is shifted). When the
+    files' writer ids overlap (two datasets numbering their writers 1, 2, ...), each id becomes
+    ``"STEM/ID"`` (``STEM``: the file's name without its suffix) so that every writer keeps a distinct id;
+    otherwise the ids are kept. Images and filenames are kept as they are. Used, for example, to train on real
+    writers and synthetic ones together.
+
+    Raises
+    ------
+    DatasetFileError
+        A file cannot be read, or its images do not have the size of the first file's (pre-process both with
+        the same ``--image-size``).
+        ``out`` cannot be written (it is one of the inputs, or an existing file that is not a dataset).
+    ValueError
+        Fewer than two files.
+    """
+    paths = [Path(p) for p in paths]
+    out = Path(out)
+    if len(paths) < 2:
+        raise ValueError("merge_datasets needs at least two dataset files")
+    check_target(out, overwrite=overwrite, inputs=paths)
+    datasets = [load_dataset(p) for p in paths]
+    size = datasets[0].image_size
+    for p, d in zip(paths[1:], datasets[1:]):
+        if d.image_size != size:
+            raise DatasetFileError(f"{p}: images of size {d.image_size[0]} x {d.image_size[1]}, but {paths[0]} has "
+                                   f"{size[0]} x {size[1]}; pre-process both with the same --image-size")
+    ids = [[v.item() if hasattr(v, "item") else v for v in d.user_mapping] for d in datasets]
+    all_ids = [v for part in ids for v in part]
+    if len(set(map(str, all_ids))) != len(all_ids):
+        ids = [[f"{p.stem if p.suffix == '.npz' else p.name}/{v}" for v in part] for p, part in zip(paths, ids)]
+    with DatasetWriter(out, capacity=sum(len(d.y) for d in datasets), img_size=size, overwrite=overwrite) as w:
+        offset = 0
+        for d, part in zip(datasets, ids):
+            for start in range(0, len(d.y), 4096):  # bounded memory for memory-mapped folders
+                sl = slice(start, start + 4096)
+                w.add_batch(np.asarray(d.x[sl]), np.asarray(d.y[sl]) + offset, d.yforg[sl], d.filenames[sl])
+            offset += len(part)
+        w.commit([v for part in ids for v in part])
+    return out
+
+
 class DatasetWriter:
     """Write a dataset incrementally, then commit it atomically.
 
