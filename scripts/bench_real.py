@@ -318,7 +318,27 @@ def collect(args) -> Dict[str, Dict]:
         if rows:
             table[recipe] = {"note": RECIPES[recipe]["note"], "model": RECIPES[recipe]["model"],
                              "flags": RECIPES[recipe]["args"], "seeds": rows, "summary": summarize(rows)}
-    return table
+    return include_previous(table, args.include) if args.include else table
+
+
+def include_previous(table: Dict[str, Dict], path: Path) -> Dict[str, Dict]:
+    """The rows of an earlier ``results.json`` (``--include``) with this run's: its recipes first, in its
+    order; a seed finished here replaces the same seed there."""
+    try:
+        previous = json.loads(Path(path).read_text())["recipes"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"error: --include {path}: not a bench_real results.json ({e}); give the "
+                         f"results.json an earlier run wrote")
+    merged = {}
+    for recipe in [*previous, *[r for r in table if r not in previous]]:
+        old, new = previous.get(recipe), table.get(recipe)
+        entry = dict(new or old)
+        here = {r["seed"] for r in new["seeds"]} if new else set()
+        rows = [r for r in (old["seeds"] if old else []) if r["seed"] not in here] + (new["seeds"] if new else [])
+        entry["seeds"] = sorted(rows, key=lambda r: r["seed"])
+        entry["summary"] = summarize(entry["seeds"])
+        merged[recipe] = entry
+    return merged
 
 
 def _stats(values) -> Dict[str, float]:
@@ -456,6 +476,9 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--quick", action="store_true", help="shortened check: 2 epochs, the first seed, 2 folds")
     p.add_argument("--report-only", action="store_true", help="only (re)write the report of finished runs")
+    p.add_argument("--include", type=Path, metavar="RESULTS_JSON",
+                   help="also report the rows of an earlier run's results.json (e.g. docs/bench_real_results.json); "
+                        "seeds finished in --out replace the same seeds there; the plot shows the runs in --out")
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.folds, args.wi_folds = 2, args.seeds[:1], 2, min(args.wi_folds, 2)

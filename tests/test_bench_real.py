@@ -45,3 +45,46 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "runs" / "sigver-train" / "seed1" / "wd.json").stat().st_mtime == mtime
     assert "training" not in proc.stderr
+
+
+def _bench_real_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_real", REPO / "scripts" / "bench_real.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _row(seed, eer):
+    fold = {"EER_userthresholds": eer, "EER": eer + 0.04, "mean_AUC": 0.95, "FRR": 0.02, "FAR_skilled": 0.3,
+            "FAR_random": 0.03}
+    return {"seed": seed, "wd_folds": [fold, fold], "wi_folds": [], "train_seconds": 100.0,
+            "train_images_per_s": 50.0}
+
+
+def test_report_includes_an_earlier_results_file(tmp_path):
+    bench = _bench_real_module()
+    previous = {"recipes": {
+        "original-loop": {"note": "baseline", "model": "signet_thin", "flags": [], "seeds": [_row(1, 0.10)]},
+        "binarize": {"note": "binarised", "model": "signet_thin", "flags": [], "seeds": [_row(1, 0.08), _row(2, 0.09)]},
+    }}
+    for recipe in previous["recipes"].values():
+        recipe["summary"] = bench.summarize(recipe["seeds"])
+    path = tmp_path / "previous.json"
+    path.write_text(json.dumps(previous))
+    # 'binarize' seed 2 finished here too (0.07): it replaces the earlier seed 2; seed 1 is kept
+    here = {"binarize": {"note": "binarised", "model": "signet_thin", "flags": [], "seeds": [_row(2, 0.07)]}}
+    here["binarize"]["summary"] = bench.summarize(here["binarize"]["seeds"])
+    table = bench.include_previous(here, path)
+    assert list(table) == ["original-loop", "binarize"]
+    assert [r["seed"] for r in table["binarize"]["seeds"]] == [1, 2]
+    assert table["binarize"]["summary"]["wd_EER_userthresholds"]["mean"] == pytest.approx(0.075)
+    assert table["binarize"]["summary"]["n_seeds"] == 2
+    # the report of the merged table: the baseline row from the earlier file
+    md = bench.markdown(table, bench.argparse.Namespace(train_name="A", test_name="B", epochs=15, references=6,
+                                                        genuine_test=6, folds=2))
+    assert "| `binarize` | 2 | 7.50" in md and "0.75x" in md
+    path.write_text("{not json")
+    with pytest.raises(SystemExit, match="previous.json"):
+        bench.include_previous(here, path)
