@@ -46,7 +46,8 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 
 #: Recipes: trainer ('reference' = scripts/reference_train.py, 'sigver' = sigver.featurelearning.train),
-#: architecture, extra flags, and what the row tests.
+#: architecture, extra training flags, flags of the feature extraction (``extract``: test-time options of
+#: ``sigver.featurelearning.extract``), and what the row tests.
 #: bf16 autocast + channels-last: no accuracy cost measured here (the ``bf16`` row)
 FAST = ["--amp", "--channels-last"]
 RECIPES: Dict[str, Dict] = {
@@ -70,6 +71,17 @@ RECIPES: Dict[str, Dict] = {
                                   test="binarized", note="SigNet-F with lambda 0.5 (bf16), binarised test scans"),
     "signet-f-0.7+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.7 (bf16), binarised test scans"),
+    "signet-f-0.7+binarize+fc1": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST], test="binarized",
+        extract=["--layer", "fc1"], note="SigNet-F lambda 0.7 (bf16), binarised test scans, features of fc1"),
+    "signet-f-0.7+binarize+five-crop": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST], test="binarized",
+        extract=["--crops", "five"], note="SigNet-F lambda 0.7 (bf16), binarised test scans, features averaged "
+                                          "over five crops"),
+    "signet-f-0.7+binarize+fc1+five-crop": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST], test="binarized",
+        extract=["--layer", "fc1", "--crops", "five"], note="SigNet-F lambda 0.7 (bf16), binarised test scans, fc1 "
+                                                             "features averaged over five crops"),
     "signet-f-0.9+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.9", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.9 (bf16), binarised test scans"),
     "signet-f-0.5+supcon+binarize": dict(
@@ -233,7 +245,7 @@ def evaluate(args, recipe: str, seed: int, run_dir: Path, model: Path, train_dat
             if not path.exists():
                 run_command([py, "-m", "sigver.featurelearning.extract", "--model-path", str(model),
                              "--data-path", str(data), "--save-path", str(path), "--device", args.device,
-                             "--no-progress"], out_log, env)
+                             "--no-progress", *RECIPES[recipe].get("extract", [])], out_log, env)
             parts.append(path)
         merge_features(parts[0], parts[1], n_test, feats)
         for p in parts:
@@ -265,7 +277,8 @@ def merge_features(test_path: Path, train_path: Path, n_test: int, out: Path) ->
         raise RuntimeError(f"{test_path} and {train_path} have features of different sizes")
     save_features(out, np.concatenate([a["features"], b["features"]]), np.concatenate([a["y"], b["y"] + n_test]),
                   np.concatenate([a["yforg"], b["yforg"]]), np.concatenate([a["filenames"], b["filenames"]]),
-                  np.arange(n_test + int(b["y"].max()) + 1))
+                  np.arange(n_test + int(b["y"].max()) + 1),
+                  **{k: a[k] for k in ("architecture", "model_sha256", "input_size", "layer", "crops") if k in a})
 
 
 def run_one(args, recipe, seed, paths, counts, env, first_seed) -> None:
@@ -317,7 +330,8 @@ def collect(args) -> Dict[str, Dict]:
             })
         if rows:
             table[recipe] = {"note": RECIPES[recipe]["note"], "model": RECIPES[recipe]["model"],
-                             "flags": RECIPES[recipe]["args"], "seeds": rows, "summary": summarize(rows)}
+                             "flags": RECIPES[recipe]["args"], "extract": RECIPES[recipe].get("extract", []),
+                             "seeds": rows, "summary": summarize(rows)}
     return include_previous(table, args.include) if args.include else table
 
 
@@ -388,7 +402,8 @@ def markdown(table, args) -> str:
             f"{s['train_images_per_s']['mean'] or 0:.0f} | {ratio} |")
     lines.append("")
     for recipe, t in table.items():
-        lines.append(f"- `{recipe}`: {t['note']} ({t['model']} {' '.join(t['flags'])})")
+        extract = f"; extract {' '.join(t['extract'])}" if t.get("extract") else ""
+        lines.append(f"- `{recipe}`: {t['note']} ({t['model']} {' '.join(t['flags'])}{extract})")
     return "\n".join(lines) + "\n"
 
 

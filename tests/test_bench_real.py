@@ -17,15 +17,18 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
     out = tmp_path / "bench"
     cmd = [sys.executable, str(REPO / "scripts" / "bench_real.py"), "--quick", "--out", str(out),
            "--train-data", str(train), "--test-data", str(test), "--parallel", "1",
-           "--recipes", "original-loop", "sigver-train", "binarize"]
+           "--recipes", "original-loop", "sigver-train", "binarize", "signet-f-0.7+binarize+fc1+five-crop"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((out / "results.json").read_text())
-    assert set(result["recipes"]) == {"original-loop", "sigver-train", "binarize"}
+    assert set(result["recipes"]) == {"original-loop", "sigver-train", "binarize",
+                                      "signet-f-0.7+binarize+fc1+five-crop"}
     for recipe, table in result["recipes"].items():
         assert table["summary"]["n_seeds"] == 1
         (row,) = table["seeds"]
         assert len(row["wd_folds"]) == 2 and len(row["wi_folds"]) == 2  # --quick: 2 folds
+        extract_flags = ["--layer", "fc1", "--crops", "five"] if "fc1" in recipe else []
+        assert table["extract"] == extract_flags
         for fold in row["wd_folds"]:
             assert 0.0 <= fold["EER_userthresholds"] <= 1.0 and 0.0 <= fold["mean_AUC"] <= 1.0
         run = out / "runs" / recipe / "seed1"
@@ -33,10 +36,12 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
         with np.load(run / "features.npz") as f:
             assert sorted(np.unique(f["y"])) == list(range(16))
             assert len(f["y"]) == 8 * 18 + 8 * 16
+            assert (str(f["layer"]), str(f["crops"])) == (("fc1", "five") if extract_flags else ("fc2", "center"))
     # 'binarize' trains as 'sigver-train' (only its test set differs): one training run for both
-    assert len(list((out / "train").glob("*/seed1/model_last.pth"))) == 2
+    assert len(list((out / "train").glob("*/seed1/model_last.pth"))) == 3
     md = (out / "results.md").read_text()
     assert "| `original-loop` | 1 |" in md and "1.00x" in md
+    assert "extract --layer fc1 --crops five)" in md
     assert (out / "roc_det.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "runs" / "sigver-train" / "seed1" / "plots" / "roc.png").is_file()
     # a second call finds everything done and only rewrites the report

@@ -13,8 +13,14 @@ Output (:mod:`sigver.datasets.features`; ``.npz``, written atomically: a failed 
 
 ``features``  float32 (N, D); ``y``, ``yforg`` int (N,); ``filenames`` str (N,); ``user_mapping`` (U,) as in
 the dataset file (original writer ids); ``architecture`` str (0-d); ``model_path`` str (0-d); ``model_sha256``
-str (0-d, the weights' hash: :func:`sigver.featurelearning.checkpoint.weights_sha256`); ``input_size`` int (2,).
-A features file is only combined with the model that made it (verification refuses another model's features).
+str (0-d, the weights' hash: :func:`sigver.featurelearning.checkpoint.weights_sha256`); ``input_size`` int (2,);
+``layer`` str (0-d, the fc block whose output was taken, e.g. ``fc2``) and ``crops`` str (0-d, ``center`` or
+``five``). A features file is only combined with the model that made it (verification refuses another model's
+features, and features of another layer or crops than the model's output on the centre crop).
+
+Test-time options (measured on real data in BENCHMARKS.md, "Real data across data sets"): ``--layer fc1``
+takes the first fc block's output instead of the model's; ``--crops five`` averages the features of the centre
+and the four corner crops. Both change what the features are: use the same options for every file combined.
 """
 from __future__ import annotations
 
@@ -26,11 +32,12 @@ import numpy as np
 
 from ..cli import add_device_arguments, add_progress_argument, cli_main, positive_int, resolve_device
 from ..datasets import load_dataset
+from ..errors import SigverError
 from ..datasets.features import FEATURE_MATRIX_KEYS, FeatureFileError, load_features, save_features  # noqa: F401
 from ..outputs import check_output
 from ..validation import check_finite
 from .checkpoint import load_checkpoint, resolve_input_size, weights_sha256
-from .features import extract_features
+from .features import CROPS, extract_features, feature_layers
 from .models import available_models
 
 __all__ = ["main", "build_parser", "save_features", "load_features", "FeatureFileError", "FEATURE_MATRIX_KEYS"]
@@ -49,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_arguments(p)
     p.add_argument("--model", "-m", default=None, choices=list(available_models),
                    help="architecture (default: inferred from the checkpoint)")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="take the output of this fc block (e.g. fc1) instead of the model's output (the last one)")
+    p.add_argument("--crops", choices=CROPS, default="center",
+                   help="center: the centre crop (the original's); five: the centre and four corner crops, "
+                        "features averaged (default: center)")
     p.add_argument("--allow-pickle", action="store_true",
                    help="unpickle the user_mapping of dataset files written by the original code (trusted "
                         "files only)")
@@ -68,12 +80,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     data = load_dataset(args.data_path, allow_pickle=args.allow_pickle)
     loaded = load_checkpoint(args.model_path, device=device, arch=args.model)
     input_size = resolve_input_size(None, checkpoint=loaded)
+    layers = feature_layers(loaded.model)
+    if args.layer is not None and args.layer not in layers:
+        raise SigverError(f"--layer {args.layer}: the {loaded.arch} model has the feature layers "
+                          f"{', '.join(layers) or '(none)'}; leave --layer out for the model's output")
     feats = extract_features(loaded.model, data.x, batch_size=args.batch_size, device=device,
-                             input_size=input_size, progress=args.progress)
+                             input_size=input_size, progress=args.progress, layer=args.layer, crops=args.crops)
     check_finite(feats, f"features of {args.data_path} by {args.model_path}", FeatureFileError)
     save_features(save_path, feats, data.y, data.yforg, data.filenames, data.user_mapping,
                   overwrite=args.overwrite, architecture=loaded.arch, model_path=str(args.model_path),
-                  model_sha256=weights_sha256(loaded.model), input_size=np.asarray(input_size, dtype=np.int64))
+                  model_sha256=weights_sha256(loaded.model), input_size=np.asarray(input_size, dtype=np.int64),
+                  layer=args.layer or (layers[-1] if layers else "output"), crops=args.crops)
     print(f"{feats.shape[0]} x {feats.shape[1]} features ({loaded.arch}) of {args.data_path} -> {save_path}",
           file=sys.stderr)
     return 0

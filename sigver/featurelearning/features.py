@@ -10,7 +10,11 @@ from torch import nn
 from ..cli import default_device
 from .models import INPUT_SIZE
 
-__all__ = ["extract_features", "extract_features_with"]
+__all__ = ["extract_features", "extract_features_with", "CROPS", "feature_layers"]
+
+#: Test-time crops of :func:`extract_features`: ``center`` (the original's), or ``five`` (the centre and the
+#: four corners, features averaged).
+CROPS = ("center", "five")
 
 
 def _model_device(model: nn.Module) -> Optional[torch.device]:
@@ -21,9 +25,40 @@ def _model_device(model: nn.Module) -> Optional[torch.device]:
     return None
 
 
+def feature_layers(model: nn.Module) -> Tuple[str, ...]:
+    """Names of the fc blocks whose output :func:`extract_features` can return (``layer=``), in order; the
+    last one is the model's own output. Empty for a model without ``conv_layers`` / ``fc_layers``."""
+    fc = getattr(model, "fc_layers", None)
+    if not isinstance(fc, nn.Sequential) or not isinstance(getattr(model, "conv_layers", None), nn.Module):
+        return ()
+    return tuple(name for name, _ in fc.named_children())
+
+
+def _forward_to(model: nn.Module, layer: Optional[str]):
+    """``model``'s forward, or (``layer``) the post-ReLU output of that fc block of a SigNet-family model."""
+    if layer is None:
+        return model
+    names = feature_layers(model)
+    if layer not in names:
+        raise ValueError(f"layer {layer!r}: the {type(model).__name__} model has "
+                         + (f"the feature layers {', '.join(names)}" if names else "no named fc layers")
+                         + "; leave it out for the model's output")
+    if layer == names[-1]:
+        return model
+    blocks = list(model.fc_layers.children())[:names.index(layer) + 1]
+
+    def forward(batch: torch.Tensor) -> torch.Tensor:
+        out = torch.flatten(model.conv_layers(batch), 1)
+        for block in blocks:
+            out = block(out)
+        return out
+    return forward
+
+
 def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch_size: int = 256,
                      device: Union[str, torch.device, None] = None,
-                     input_size: Tuple[int, int] = INPUT_SIZE, progress: bool = False) -> np.ndarray:
+                     input_size: Tuple[int, int] = INPUT_SIZE, progress: bool = False,
+                     layer: Optional[str] = None, crops: str = "center") -> np.ndarray:
     """Features of a set of pre-processed images.
 
     Each batch is centre-cropped to ``input_size`` (offsets ``(H - h) // 2``, ``(W - w) // 2``, as the
@@ -47,6 +82,12 @@ def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch
         ``(h, w)`` of the centre crop fed to the model.
     progress : bool, default False
         Show a tqdm progress bar.
+    layer : str, optional
+        An fc block of a SigNet-family model (:func:`feature_layers`, e.g. ``"fc1"``) whose post-ReLU output
+        is returned instead of the model's output (default: the model's output, the last block).
+    crops : {"center", "five"}, default "center"
+        ``five``: the features of the centre crop and of the four corner crops ``input_size`` of each image,
+        averaged (test-time augmentation; five forward passes).
 
     Returns
     -------
@@ -69,7 +110,12 @@ def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch
 
         raise ImageSizeError(f"images of {H} x {W} pixels are smaller than the model input {h} x {w}; "
                              f"pre-process them to at least that size (process_dataset --image-size)")
-    r, c = (H - h) // 2, (W - w) // 2
+    if crops not in CROPS:
+        raise ValueError(f"crops must be one of {', '.join(CROPS)}, got {crops!r}")
+    offsets = [((H - h) // 2, (W - w) // 2)]
+    if crops == "five":
+        offsets += [(0, 0), (0, W - w), (H - h, 0), (H - h, W - w)]
+    forward = _forward_to(model, layer)
 
     device = torch.device(device if device is not None else default_device())
     was_training, old_device = model.training, _model_device(model)
@@ -84,11 +130,16 @@ def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch
         model.to(device).eval()
         with torch.inference_mode():
             for start in starts:
-                batch = x[start:start + batch_size, :, r:r + h, c:c + w]
-                if isinstance(batch, np.ndarray):
-                    batch = torch.from_numpy(np.ascontiguousarray(batch))
-                batch = batch.to(device, non_blocking=True).float().div_(255)
-                feats = model(batch)
+                images = x[start:start + batch_size]
+                if isinstance(images, np.ndarray):
+                    images = torch.from_numpy(np.ascontiguousarray(images))
+                images = images.to(device, non_blocking=True)
+                feats = None
+                for r, c in offsets:
+                    crop = forward(images[:, :, r:r + h, c:c + w].float().div_(255))
+                    feats = crop if feats is None else feats.add_(crop)
+                if len(offsets) > 1:
+                    feats.div_(len(offsets))
                 if out is None:
                     out = np.empty((n, feats.shape[1]), dtype=np.float32)
                 out[start:start + len(feats)] = feats.float().cpu().numpy()

@@ -264,7 +264,7 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
             raise EnrollmentError(f"--negatives {path}: features of other model weights (sha256 {recorded[:12]}...) "
                                   f"than the model (sha256 {model_info['sha256'][:12]}...); extract them with "
                                   "this model")
-        _check_features_model(path, f, model_info)
+        _check_features_model(path, f, model_info, model)
         if f["features"].shape[1] != model_info["feature_size"]:
             raise EnrollmentError(f"--negatives {path}: features of size {f['features'].shape[1]}, but the model "
                                   f"gives {model_info['feature_size']}; extract them with this model")
@@ -288,9 +288,20 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
     return triple, {"source": os.path.abspath(path), "writers": int(len(np.unique(triple[1]))), "seed": seed}
 
 
-def _check_features_model(path, f: dict, model_info: Dict[str, Any]) -> None:
-    """A features file is used only with the model that made it (its weights' hash and input size)."""
+def _check_features_model(path, f: dict, model_info: Dict[str, Any], model) -> None:
+    """A features file is used only with the model that made it (its weights' hash and input size), and only
+    when it holds what verification extracts: the model's output on the centre crop."""
     import warnings
+
+    from ..featurelearning.features import feature_layers
+
+    layers = feature_layers(model)
+    layer = str(f["layer"]) if "layer" in f else None
+    crops = str(f["crops"]) if "crops" in f else "center"
+    if (layer is not None and layers and layer != layers[-1]) or crops != "center":
+        raise EnrollmentError(f"--negatives {path}: features of layer {layer} with {crops} crops, but verification "
+                              f"uses the model's output ({layers[-1] if layers else 'output'}) on the centre "
+                              "crop; extract them without --layer and --crops")
 
     if "model_sha256" not in f:
         warnings.warn(f"--negatives {path}: the features file does not record its model's weights, so it cannot "

@@ -119,3 +119,23 @@ def test_module_entry_point(files, tmp_path):
                         str(tmp_path / "nope.pth"), "--data-path", str(data), "--save-path", str(out)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_layer_and_crops_options_recorded(capsys, files):
+    d, data, ckpt, x, model = files
+    out = d / "feats_fc1_five.npz"
+    code, err = run(capsys, "--model-path", ckpt, "--data-path", data, "--save-path", out, "--device", "cpu",
+                    "--layer", "fc1", "--crops", "five", "--no-progress")
+    assert code == 0, err
+    f = load_features(out)
+    np.testing.assert_allclose(f["features"], extract_features(model, x, device="cpu", layer="fc1", crops="five"),
+                               rtol=1e-5, atol=1e-5)
+    assert str(f["layer"]) == "fc1" and str(f["crops"]) == "five"
+    default = load_features(d / "feats.npz") if (d / "feats.npz").exists() else None
+    if default is not None:
+        assert str(default["layer"]) == "fc2" and str(default["crops"]) == "center"
+    code, err = run(capsys, "--model-path", ckpt, "--data-path", data, "--save-path", d / "bad.npz",
+                    "--device", "cpu", "--layer", "conv5", "--no-progress")
+    assert code == 2 and err == "error: --layer conv5: the signet_thin model has the feature layers fc1, fc2; " \
+                                "leave --layer out for the model's output\n"
+    assert not (d / "bad.npz").exists()

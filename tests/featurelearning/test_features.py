@@ -96,3 +96,33 @@ def test_bad_input(model, images):
         extract_features(model, images[:, :, :100], device="cpu")
     with pytest.raises(ValueError, match="batch_size"):
         extract_features(model, images, batch_size=0, device="cpu")
+
+
+def test_layer_is_the_named_fc_block_output(model, images):
+    from sigver.featurelearning.features import feature_layers
+
+    assert feature_layers(model) == ("fc1", "fc2")
+    model.eval()
+    crop = torch.from_numpy(np.ascontiguousarray(images[:, :, 10:160, 11:231])).float() / 255
+    with torch.no_grad():
+        fc1 = model.fc_layers.fc1(torch.flatten(model.conv_layers(crop), 1)).numpy()
+    got = extract_features(model, images, batch_size=3, device="cpu", layer="fc1")
+    np.testing.assert_allclose(got, fc1, rtol=1e-5, atol=1e-6)
+    assert (got >= 0).all() and not np.allclose(got, extract_features(model, images, device="cpu"))
+    np.testing.assert_array_equal(extract_features(model, images, device="cpu", layer="fc2"),
+                                  extract_features(model, images, device="cpu"))
+    with pytest.raises(ValueError, match="feature layers fc1, fc2"):
+        extract_features(model, images, device="cpu", layer="conv5")
+
+
+def test_five_crops_average_centre_and_corners(model, images):
+    got = extract_features(model, images, batch_size=4, device="cpu", crops="five")
+    parts = [extract_features(model, np.ascontiguousarray(images[:, :, r:r + 150, c:c + 220]), device="cpu")
+             for r, c in ((10, 11), (0, 0), (0, 22), (20, 0), (20, 22))]
+    np.testing.assert_allclose(got, np.mean(parts, axis=0), rtol=1e-5, atol=1e-6)
+    # already at the input size: the five crops are the same one
+    cropped = np.ascontiguousarray(images[:, :, 10:160, 11:231])
+    np.testing.assert_allclose(extract_features(model, cropped, device="cpu", crops="five"),
+                               extract_features(model, cropped, device="cpu"), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="crops must be one of center, five"):
+        extract_features(model, images, device="cpu", crops="ten")

@@ -166,6 +166,13 @@ def test_features_file_negatives(tmp_path, trained_model, train_data):
              yforg=np.zeros(4, int))
     with pytest.raises(EnrollmentError, match="features of size 7"):
         enroll(trained_model, scans(11, 0, range(1, 4)), negatives=tmp_path / "g.npz", device="cpu")
+    # features of another layer, or of five crops, are not what verification extracts: refused
+    for option in (["--layer", "fc1"], ["--crops", "five"]):
+        other = tmp_path / f"{option[1]}.npz"
+        assert extract_main(["--model-path", str(trained_model), "--data-path", str(train_data), "--save-path",
+                             str(other), "--device", "cpu", "--no-progress", *option]) == 0
+        with pytest.raises(EnrollmentError, match="extract them without --layer and --crops"):
+            enroll(trained_model, scans(11, 0, range(1, 4)), negatives=other, device="cpu")
 
 
 # ---------------------------------------------------------------------------------------------------------------
