@@ -71,17 +71,6 @@ RECIPES: Dict[str, Dict] = {
                                   test="binarized", note="SigNet-F with lambda 0.5 (bf16), binarised test scans"),
     "signet-f-0.7+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.7 (bf16), binarised test scans"),
-    "signet-f-0.7+binarize+fc1": dict(
-        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST], test="binarized",
-        extract=["--layer", "fc1"], note="SigNet-F lambda 0.7 (bf16), binarised test scans, features of fc1"),
-    "signet-f-0.7+binarize+five-crop": dict(
-        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST], test="binarized",
-        extract=["--crops", "five"], note="SigNet-F lambda 0.7 (bf16), binarised test scans, features averaged "
-                                          "over five crops"),
-    "signet-f-0.7+binarize+fc1+five-crop": dict(
-        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST], test="binarized",
-        extract=["--layer", "fc1", "--crops", "five"], note="SigNet-F lambda 0.7 (bf16), binarised test scans, fc1 "
-                                                             "features averaged over five crops"),
     "signet-f-0.9+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.9", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.9 (bf16), binarised test scans"),
     "signet-f-0.5+supcon+binarize": dict(
@@ -105,6 +94,14 @@ RECIPES: Dict[str, Dict] = {
     "augment+binarize": dict(trainer="sigver", model="signet_thin", args=["--augment", "scanner"],
                              test="binarized", note="scanner augmentation and binarised test scans"),
 }
+#: test-time variants (the same trained models, other features): suffix -> extraction flags, what they do
+TEST_TIME = {"fc1": (["--layer", "fc1"], "features of fc1"),
+             "five-crop": (["--crops", "five"], "features averaged over five crops"),
+             "fc1+five-crop": (["--layer", "fc1", "--crops", "five"], "fc1 features averaged over five crops")}
+for _base in ("signet-f-0.5+binarize", "signet-f-0.7+binarize"):
+    for _suffix, (_flags, _what) in TEST_TIME.items():
+        RECIPES[f"{_base}+{_suffix}"] = dict(RECIPES[_base], extract=_flags,
+                                             note=f"{RECIPES[_base]['note']}, {_what}")
 BASELINE = "original-loop"
 
 
