@@ -418,10 +418,12 @@ def plot(table, args, path: Path) -> Optional[Path]:
     ax_roc, ax_det = fig.subplots(1, 2)
     drawn = 0
     for recipe, t in table.items():
-        seed = t["seeds"][0]["seed"]
-        scores = args.out / "runs" / recipe / f"seed{seed}" / "wd_scores.npz"
-        if not scores.exists():
+        # the first seed run in --out (rows of --include may come from elsewhere)
+        found = [p for p in (args.out / "runs" / recipe / f"seed{r['seed']}" / "wd_scores.npz" for r in t["seeds"])
+                 if p.exists()]
+        if not found:
             continue
+        scores = found[0]
         folds = load_scores(scores)
         gen = np.concatenate([np.concatenate(f["genuinePreds"]) for f in folds])
         forg = np.concatenate([np.concatenate(f["skilledPreds"]) for f in folds])
@@ -437,7 +439,7 @@ def plot(table, args, path: Path) -> Optional[Path]:
         drawn += 1
     if not drawn:
         return None
-    ax_roc.set(xlabel="FAR, skilled forgeries (%)", ylabel="1 - FRR (%)", title="WD ROC (first seed, all folds)")
+    ax_roc.set(xlabel="FAR, skilled forgeries (%)", ylabel="1 - FRR (%)", title="WD ROC (first seed run, all folds)")
     ticks = np.array([0.5, 1, 2, 5, 10, 20, 40])
     ax_det.set_xticks(norm.ppf(ticks / 100), [f"{t:g}" for t in ticks])
     ax_det.set_yticks(norm.ppf(ticks / 100), [f"{t:g}" for t in ticks])
