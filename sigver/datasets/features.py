@@ -3,8 +3,8 @@
 A features file is an ``.npz`` (no pickled objects) holding ``features`` float32 (N, D); ``y``, ``yforg`` int
 (N,); ``filenames`` str (N,); ``user_mapping`` (U,) as in the dataset file (original writer ids); and what the
 writer adds (``python -m sigver.featurelearning.extract`` adds ``architecture``, ``model_path``,
-``model_sha256`` and ``input_size``: a features file is only combined with the model that made it). See
-``docs/formats.md``.
+``model_sha256``, ``input_size``, and ``layer`` / ``crops``, how the features were taken: a features file is
+only combined with the model that made it, extracted the same way). See ``docs/formats.md``.
 """
 from __future__ import annotations
 
