@@ -131,9 +131,11 @@ def test_layer_and_crops_options_recorded(capsys, files):
     np.testing.assert_allclose(f["features"], extract_features(model, x, device="cpu", layer="fc1", crops="five"),
                                rtol=1e-5, atol=1e-5)
     assert str(f["layer"]) == "fc1" and str(f["crops"]) == "five"
-    default = load_features(d / "feats.npz") if (d / "feats.npz").exists() else None
-    if default is not None:
-        assert str(default["layer"]) == "fc2" and str(default["crops"]) == "center"
+    code, err = run(capsys, "--model-path", ckpt, "--data-path", data, "--save-path", d / "feats_default.npz",
+                    "--device", "cpu", "--no-progress")
+    assert code == 0, err
+    default = load_features(d / "feats_default.npz")
+    assert str(default["layer"]) == "fc2" and str(default["crops"]) == "center"
     code, err = run(capsys, "--model-path", ckpt, "--data-path", data, "--save-path", d / "bad.npz",
                     "--device", "cpu", "--layer", "conv5", "--no-progress")
     assert code == 2 and err == "error: --layer conv5: the signet_thin model has the feature layers fc1, fc2; " \
