@@ -112,9 +112,11 @@ def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch
                              f"pre-process them to at least that size (process_dataset --image-size)")
     if crops not in CROPS:
         raise ValueError(f"crops must be one of {', '.join(CROPS)}, got {crops!r}")
-    offsets = [((H - h) // 2, (W - w) // 2)]
-    if crops == "five":
-        offsets += [(0, 0), (0, W - w), (H - h, 0), (H - h, W - w)]
+    centre = ((H - h) // 2, (W - w) // 2)
+    # centre only: the crop is taken before the copy to the device (only it travels); five crops: the whole
+    # images travel once and the crops are taken there
+    window = None if crops == "five" else centre
+    offsets = [centre, (0, 0), (0, W - w), (H - h, 0), (H - h, W - w)] if crops == "five" else [(0, 0)]
     forward = _forward_to(model, layer)
 
     device = torch.device(device if device is not None else default_device())
@@ -130,7 +132,8 @@ def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch
         model.to(device).eval()
         with torch.inference_mode():
             for start in starts:
-                images = x[start:start + batch_size]
+                images = x[start:start + batch_size] if window is None else \
+                    x[start:start + batch_size, :, window[0]:window[0] + h, window[1]:window[1] + w]
                 if isinstance(images, np.ndarray):
                     images = torch.from_numpy(np.ascontiguousarray(images))
                 images = images.to(device, non_blocking=True)
