@@ -71,6 +71,14 @@ RECIPES: Dict[str, Dict] = {
                                   test="binarized", note="SigNet-F with lambda 0.5 (bf16), binarised test scans"),
     "signet-f-0.7+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.7 (bf16), binarised test scans"),
+    "signet-f-0.3+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.3", *FAST],
+                                  test="binarized", note="SigNet-F with lambda 0.3 (bf16), binarised test scans"),
+    "signet-f-0.5-lr0.01+binarize": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", "--lr", "0.01", *FAST],
+        test="binarized", note="SigNet-F (lambda 0.5, bf16) with learning rate 0.01, binarised test scans"),
+    "signet-f-0.5-wd1e-3+binarize": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", "--weight-decay", "1e-3", *FAST],
+        test="binarized", note="SigNet-F (lambda 0.5, bf16) with weight decay 1e-3, binarised test scans"),
     "signet-f-0.9+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.9", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.9 (bf16), binarised test scans"),
     "signet-f-0.5+supcon+binarize": dict(

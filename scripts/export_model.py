@@ -11,6 +11,10 @@ Writes into ``--out-dir`` (default ``models/``):
   of each training writer, float16, with the weights' SHA-256 (``sigver.verify`` uses it by default with
   this model).
 
+``--layer fc1`` ships a model whose verification takes the features of its first fc block instead of its
+output (sidecar ``"features": {"layer": "fc1"}``; ``sigver.verify``, the service and
+``sigver.featurelearning.extract`` follow it).
+
 Example::
 
     python scripts/export_model.py --checkpoint runs/bench_real/train/.../model_last.pth \\
@@ -34,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 def main(argv=None) -> int:
     from sigver.datasets import load_dataset, sample_per_writer
     from sigver.featurelearning import extract_features, load_checkpoint, save_checkpoint
+    from sigver.featurelearning.features import feature_layers
     from sigver.datasets.features import save_features
     from sigver.verify.api import weights_sha256
 
@@ -47,6 +52,9 @@ def main(argv=None) -> int:
     p.add_argument("--canvas", nargs=2, type=int, default=(913, 1300),
                    help="canvas for new scans (default: the one the benchmark verified the Dutch writers on)")
     p.add_argument("--binarize", action="store_true", help="the model expects binarised scans")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="verification takes the features of this fc block (e.g. fc1) instead of the model's "
+                        "output; recorded in the sidecar and used for the negative pool")
     p.add_argument("--per-writer", type=int, default=14, help="genuine signatures per writer in the pool")
     p.add_argument("--training-data-note", default="BHSig260, Hindi part: 160 writers, 24 genuine signatures "
                    "each (Pal, Alaei, Pal and Blumenstein, DAS 2016); research use only")
@@ -80,10 +88,15 @@ def main(argv=None) -> int:
     y, yforg = np.asarray(data.y), np.asarray(data.yforg)
     rng = np.random.RandomState(1234)
     keep = sample_per_writer(y, yforg, args.per_writer, 0, rng)
-    feats = extract_features(model, data.x[keep], batch_size=256, device="cpu")
+    layers = feature_layers(model)
+    if args.layer is not None and args.layer not in layers:
+        p.error(f"--layer {args.layer}: the {loaded.arch} model has the feature layers {', '.join(layers)}")
+    layer = None if args.layer in (None, layers[-1]) else args.layer
+    feats = extract_features(model, data.x[keep], batch_size=256, device="cpu", layer=layer)
     save_features(args.out_dir / pool_name, feats, y[keep], yforg[keep], np.asarray(data.filenames)[keep],
                   np.asarray(data.user_mapping), dtype=np.float16, model_sha256=sha,
-                  architecture=loaded.arch)
+                  architecture=loaded.arch, input_size=np.asarray(model.input_size, dtype=np.int64),
+                  layer=layer or layers[-1], crops="center")
     pool_error = float(np.abs(feats.astype(np.float16).astype(np.float32) - feats).max())
 
     metadata = {
@@ -93,6 +106,7 @@ def main(argv=None) -> int:
         "recipe": args.recipe,
         "preprocessing": {"canvas": list(args.canvas), "binarize": bool(args.binarize),
                           "training_canvas": [780, 1110], "img_size": [170, 242]},
+        "features": {"layer": layer or layers[-1], "crops": "center"},
         "negative_pool": pool_name,
         "negative_pool_info": {"writers": int(len(np.unique(y[keep]))), "per_writer": args.per_writer,
                                "dtype": "float16", "max_abs_rounding": pool_error},

@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", default=None, choices=list(available_models),
                    help="architecture (default: inferred from the checkpoint)")
     p.add_argument("--layer", default=None, metavar="NAME",
-                   help="take the output of this fc block (e.g. fc1) instead of the model's output (the last one)")
+                   help="take the output of this fc block (e.g. fc1) instead of the model's output (the last one); "
+                        "default: the layer the model's sidecar names for verification (features.layer), else "
+                        "the output")
     p.add_argument("--crops", choices=CROPS, default="center",
                    help="center: the centre crop (the original's); five: the centre and four corner crops, "
                         "features averaged (default: center)")
@@ -81,6 +83,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     loaded = load_checkpoint(args.model_path, device=device, arch=args.model)
     input_size = resolve_input_size(None, checkpoint=loaded)
     layers = feature_layers(loaded.model)
+    if args.layer is None:  # the layer a shipped model's sidecar names (what verification extracts)
+        args.layer = (loaded.metadata.get("features") or {}).get("layer")
     if args.layer is not None and args.layer not in layers:
         raise SigverError(f"--layer {args.layer}: the {loaded.arch} model has the feature layers "
                           f"{', '.join(layers) or '(none)'}; leave --layer out for the model's output")

@@ -10,7 +10,7 @@ from torch import nn
 from ..cli import default_device
 from .models import INPUT_SIZE
 
-__all__ = ["extract_features", "extract_features_with", "CROPS", "feature_layers"]
+__all__ = ["extract_features", "extract_features_with", "CROPS", "feature_layers", "feature_size"]
 
 #: Test-time crops of :func:`extract_features`: ``center`` (the original's), or ``five`` (the centre and the
 #: four corners, features averaged).
@@ -32,6 +32,15 @@ def feature_layers(model: nn.Module) -> Tuple[str, ...]:
     if not isinstance(fc, nn.Sequential) or not isinstance(getattr(model, "conv_layers", None), nn.Module):
         return ()
     return tuple(name for name, _ in fc.named_children())
+
+
+def feature_size(model: nn.Module, layer: Optional[str] = None) -> int:
+    """Width of the features :func:`extract_features` returns for ``layer`` (default: the model's output,
+    ``model.feature_space_size``)."""
+    if layer is None:
+        return int(model.feature_space_size)
+    _forward_to(model, layer)  # the one check of the name, with its message
+    return int(dict(model.fcs)[layer])
 
 
 def _forward_to(model: nn.Module, layer: Optional[str]):

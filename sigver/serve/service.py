@@ -82,8 +82,7 @@ class VerificationService:
         self.device = str(next(self.model.parameters()).device)
         self.settings = model_preprocessing(self.model_path)
         self.file_sha256 = file_sha256(self.model_path)
-        input_size = self.model_info["input_size"]
-        self.batcher = FeatureBatcher(lambda x: model_features(self.model, x, input_size, self.device),
+        self.batcher = FeatureBatcher(lambda x: model_features(self.model, x, self.model_info, self.device),
                                       max_batch=max_batch, max_wait_ms=max_wait_ms)
         self.workers = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="sigver-verify")
         self.enroller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sigver-enroll")
@@ -103,7 +102,7 @@ class VerificationService:
         return {"sigver": __version__,
                 "model": {"file": self.model_path.name, "sha256": info["sha256"], "file_sha256": self.file_sha256,
                           "architecture": info["architecture"], "input_size": info["input_size"],
-                          "feature_size": info["feature_size"]},
+                          "feature_size": info["feature_size"], "layer": info.get("layer")},
                 "preprocessing": {"canvas": list(self.settings["canvas"]), "binarize": self.settings["binarize"]}}
 
     def health(self) -> Dict[str, Any]:

@@ -226,7 +226,7 @@ class UserStore:
         user.source = f"user {user_id!r}"  # messages name the user, not the server's path
         meta = user.meta
         info = {"threshold_info": meta.get("threshold_info"), "enrollment": meta.get("enrollment"),
-                "model": {k: meta["model"].get(k) for k in ("sha256", "architecture", "input_size")},
+                "model": {k: meta["model"].get(k) for k in ("sha256", "architecture", "input_size", "layer")},
                 "preprocessing": meta.get("preprocessing")}
         row = (user_id, user.name, name, meta["enrollment"]["created"], user.threshold,
                int(meta["enrollment"]["n_references"]), str(meta["model"]["sha256"]),

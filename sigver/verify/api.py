@@ -117,19 +117,32 @@ def load_model(model_path: PathLike, device: Optional[str] = None) -> Tuple[Any,
     (model, info)
         The model in eval mode on ``device`` (default cuda when available), and its identity: ``path``
         (absolute), ``sha256`` (of the weights), ``architecture``, ``input_size`` ``[h, w]``,
-        ``feature_size``; :func:`enroll` takes the pair as ``loaded=``.
+        ``feature_size``, and ``layer`` when the model's sidecar names an fc block to take the features from
+        (``"features": {"layer": "fc1"}``) instead of the model's output; :func:`enroll` takes the pair as
+        ``loaded=``.
     """
     return _load_model(model_path, _device(device))
 
 
 def _load_model(model_path: PathLike, device: str):
-    from ..featurelearning.checkpoint import load_checkpoint
+    from ..errors import CheckpointError
+    from ..featurelearning.checkpoint import load_checkpoint, sidecar_path
+    from ..featurelearning.features import feature_layers, feature_size
 
     loaded = load_checkpoint(model_path, device=device)
     input_size = tuple(int(v) for v in (loaded.metadata.get("input_size") or loaded.model.input_size))
+    layer = (loaded.metadata.get("features") or {}).get("layer")
+    layers = feature_layers(loaded.model)
+    if layer is not None and (not isinstance(layer, str) or layer not in layers):
+        raise CheckpointError(f"{sidecar_path(model_path)}: features.layer {layer!r} is not a feature layer of the "
+                              f"{loaded.arch} model ({', '.join(layers) or 'none'}); fix or remove it")
+    if layers and layer == layers[-1]:
+        layer = None  # the last block is the model's output
     info = {"path": os.path.abspath(os.fspath(model_path)), "sha256": weights_sha256(loaded.model),
             "architecture": loaded.arch, "input_size": list(input_size),
-            "feature_size": int(loaded.model.feature_space_size)}
+            "feature_size": feature_size(loaded.model, layer)}
+    if layer is not None:
+        info["layer"] = layer
     return loaded.model, info
 
 
@@ -192,18 +205,15 @@ def preprocess_images(images: Sequence[ImageLike], canvas: Tuple[int, int],
     return np.stack(out)[:, None], names
 
 
-def _features(model, x: np.ndarray, input_size, device: str) -> np.ndarray:
+def model_features(model, x: np.ndarray, info: Dict[str, Any], device: str) -> np.ndarray:
+    """Features ``(N, D)`` float32 of pre-processed images ``x`` (uint8 ``(N, 1, 170, 242)``, from
+    :func:`preprocess_images`) as :func:`verify` computes them: their centre ``info["input_size"]`` crop
+    through ``model``, the output of ``info["layer"]`` when it names one (``info`` from :func:`load_model`),
+    one forward pass for up to 256 images."""
     from ..featurelearning.features import extract_features
 
     return extract_features(model, x, batch_size=max(1, min(len(x), 256)), device=device,
-                            input_size=tuple(input_size))
-
-
-def model_features(model, x: np.ndarray, input_size, device: str) -> np.ndarray:
-    """Features ``(N, D)`` float32 of pre-processed images ``x`` (uint8 ``(N, 1, 170, 242)``, from
-    :func:`preprocess_images`): their centre ``input_size`` crop through ``model``, as :func:`verify` computes
-    them (one forward pass for up to 256 images)."""
-    return _features(model, x, input_size, device)
+                            input_size=tuple(info["input_size"]), layer=info.get("layer"))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -234,11 +244,11 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
     rng = np.random.RandomState(seed)
     if negatives is None:
         x, y, yforg = _synthetic_pool_images(POOL_WRITERS, n_genuine, n_skilled, POOL_SEED, tuple(canvas))
-        key = (model_info["sha256"], tuple(model_info["input_size"]), str(device), n_genuine, n_skilled,
-               tuple(canvas))
+        key = (model_info["sha256"], tuple(model_info["input_size"]), model_info.get("layer"), str(device),
+               n_genuine, n_skilled, tuple(canvas))
         feats = _POOL_FEATURES.get(key)
         if feats is None:  # the same model enrolling several users extracts the pool's features once
-            feats = _features(model, x, model_info["input_size"], device)
+            feats = model_features(model, x, model_info, device)
             feats.flags.writeable = False
             if len(_POOL_FEATURES) >= 4:
                 _POOL_FEATURES.pop(next(iter(_POOL_FEATURES)))
@@ -280,7 +290,7 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
         data = load_dataset(path, allow_pickle=allow_pickle)
         y, yforg = np.asarray(data.y).astype(np.int64), np.asarray(data.yforg).astype(np.int64)
         keep = sample_per_writer(y, yforg, n_genuine, n_skilled, rng)
-        feats = _features(model, data.x[keep], model_info["input_size"], device)
+        feats = model_features(model, data.x[keep], model_info, device)
         triple = (feats, y[keep], yforg[keep])
     if len(np.unique(triple[1][triple[2] == 0])) < 2:
         raise EnrollmentError(f"--negatives {path}: needs genuine signatures of at least 2 writers")
@@ -290,18 +300,23 @@ def _negative_pool(negatives, model, model_info, canvas, device, n_genuine, n_sk
 
 def _check_features_model(path, f: dict, model_info: Dict[str, Any], model) -> None:
     """A features file is used only with the model that made it (its weights' hash and input size), and only
-    when it holds what verification extracts: the model's output on the centre crop."""
+    when it holds what verification extracts: the model's layer (its output unless its sidecar names an fc
+    block, ``model_info["layer"]``) on the centre crop."""
     import warnings
 
     from ..featurelearning.features import feature_layers
 
     layers = feature_layers(model)
     layer = str(f["layer"]) if "layer" in f else None
+    if layers and layer == layers[-1]:
+        layer = None  # the last block is the model's output
     crops = str(f["crops"]) if "crops" in f else "center"
-    if (layer is not None and layers and layer != layers[-1]) or crops != "center":
-        raise EnrollmentError(f"--negatives {path}: features of layer {layer} with {crops} crops, but verification "
-                              f"uses the model's output ({layers[-1] if layers else 'output'}) on the centre "
-                              "crop; extract them without --layer and --crops")
+    want = model_info.get("layer")
+    if layer != want or crops != "center":
+        uses = f"the features of {want}" if want else f"the model's output ({layers[-1] if layers else 'output'})"
+        raise EnrollmentError(f"--negatives {path}: features of {layer or 'the output'} with {crops} crops, but "
+                              f"verification uses {uses} on the centre crop; extract them "
+                              + (f"with --layer {want}" if want else "without --layer") + " and without --crops")
 
     if "model_sha256" not in f:
         warnings.warn(f"--negatives {path}: the features file does not record its model's weights, so it cannot "
@@ -414,7 +429,7 @@ def enroll(model_path: Optional[PathLike], references: Sequence[ImageLike], name
     model, model_info = _load_model(model_path, device) if loaded is None else loaded
     x, names = preprocess_images(references, canvas, binarize)
     _refuse_duplicates(x, names)
-    ref_feats = _features(model, x, model_info["input_size"], device)
+    ref_feats = model_features(model, x, model_info, device)
     check_finite(ref_feats, f"features of the references by {model_path}", EnrollmentError)
 
     n_refs, per_writer = len(ref_feats), int(negatives_per_writer)
@@ -503,17 +518,23 @@ def verify(user: Union[EnrolledUser, PathLike], images: Sequence[ImageLike], mod
     if not images:
         return []
     x, names = preprocess_images(images, user.canvas, bool(user.meta["preprocessing"].get("binarize", False)))
-    return score_features(user, _features(model, x, user.meta["preprocessing"]["input_size"], device), names)
+    return score_features(user, model_features(model, x, info, device), names)
 
 
 def check_model(user: EnrolledUser, info: Dict[str, Any], model_path: Optional[PathLike] = None) -> None:
     """Raise :class:`ModelMismatchError` unless ``info`` (from :func:`load_model`) is the model ``user`` was
-    enrolled with (the SHA-256 of its weights)."""
+    enrolled with (the SHA-256 of its weights, the input size and the feature layer)."""
     if info["sha256"] != user.model.get("sha256"):
         raise ModelMismatchError(
             f"{user.label}: enrolled with other model weights (sha256 {str(user.model.get('sha256'))[:12]}..., "
             f"{user.model.get('path')}) than {model_path or info.get('path')} (sha256 {info['sha256'][:12]}...); "
             "verify with the enrolment model or enrol the user again with this one")
+    for key, default in (("layer", None), ("input_size", user.meta["preprocessing"].get("input_size"))):
+        if info.get(key) != user.model.get(key, default):
+            raise ModelMismatchError(
+                f"{user.label}: enrolled with the features of {key} {user.model.get(key, default)}, but "
+                f"{model_path or info.get('path')} gives those of {key} {info.get(key)} (its sidecar changed); "
+                "restore the sidecar or enrol the user again")
 
 
 def score_features(user: EnrolledUser, features: np.ndarray, names: Sequence[str]) -> List[Dict[str, Any]]:

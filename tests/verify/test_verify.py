@@ -123,8 +123,8 @@ def test_cli_enroll_and_check_batched(tmp_path, capsys, monkeypatch, trained_mod
     assert code == 0, err
     assert "enrolled 'alice' from 4 references" in err and user_file.is_file()
     calls = []
-    real = api._features
-    monkeypatch.setattr(api, "_features", lambda model, x, *a: calls.append(len(x)) or real(model, x, *a))
+    real = api.model_features
+    monkeypatch.setattr(api, "model_features", lambda model, x, *a: calls.append(len(x)) or real(model, x, *a))
     code, out, err = run(capsys, "check", "--user-file", user_file, "--device", "cpu", *questioned)
     assert code == 0, err
     assert calls == [4]  # one batch for all questioned signatures
@@ -171,8 +171,64 @@ def test_features_file_negatives(tmp_path, trained_model, train_data):
         other = tmp_path / f"{option[1]}.npz"
         assert extract_main(["--model-path", str(trained_model), "--data-path", str(train_data), "--save-path",
                              str(other), "--device", "cpu", "--no-progress", *option]) == 0
-        with pytest.raises(EnrollmentError, match="extract them without --layer and --crops"):
+        with pytest.raises(EnrollmentError, match="extract them without --layer and without --crops"):
             enroll(trained_model, scans(11, 0, range(1, 4)), negatives=other, device="cpu")
+
+
+def _with_layer(tmp_path, trained_model, layer):
+    """A copy of the trained model whose sidecar names ``layer`` as the features to verify with."""
+    import shutil
+
+    pth = tmp_path / f"model_{layer}.pth"
+    shutil.copy(trained_model, pth)
+    meta = json.loads(trained_model.with_suffix(".json").read_text())
+    meta["features"] = {"layer": layer}
+    pth.with_suffix(".json").write_text(json.dumps(meta))
+    return pth
+
+
+def test_model_whose_sidecar_names_a_feature_layer(tmp_path, capsys, trained_model, train_data):
+    from sigver.featurelearning import extract_features, load_checkpoint
+    from sigver.featurelearning.extract import main as extract_main
+    from sigver.verify.api import load_model, model_features, preprocess_images
+
+    fc1 = _with_layer(tmp_path, trained_model, "fc1")
+    model, info = load_model(fc1, device="cpu")
+    assert info["layer"] == "fc1" and info["feature_size"] == 1024
+    assert "layer" not in load_model(trained_model, device="cpu")[1]  # the output: no key, as before
+    assert "layer" not in load_model(_with_layer(tmp_path, trained_model, "fc2"), device="cpu")[1]
+    user = enroll(fc1, scans(11, 0, range(1, 5)), name="f", **FAST)
+    assert user.model["layer"] == "fc1"
+    questioned = scans(11, 0, (8,)) + scans(14, 0, (1,))
+    res = verify(user, questioned, device="cpu")
+    x, _ = preprocess_images(questioned, user.canvas)
+    by_hand = extract_features(load_checkpoint(fc1).model, x, device="cpu", layer="fc1")
+    np.testing.assert_allclose([r["score"] for r in res], user.decision_function(by_hand), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model_features(model, x, info, "cpu"), by_hand)
+    # its negatives: `extract` takes the sidecar's layer by default; the model's output is refused
+    feats, out = tmp_path / "f1.npz", tmp_path / "f2.npz"
+    for path, option in ((feats, []), (out, ["--layer", "fc2"])):
+        assert extract_main(["--model-path", str(fc1), "--data-path", str(train_data), "--save-path", str(path),
+                             "--device", "cpu", "--no-progress", *option]) == 0
+    capsys.readouterr()
+    with np.load(feats) as z:
+        assert str(z["layer"]) == "fc1" and z["features"].shape[1] == 1024
+    assert enroll(fc1, scans(11, 0, range(1, 4)), negatives=feats, device="cpu",
+                  negatives_per_writer=4).model["layer"] == "fc1"
+    with pytest.raises(EnrollmentError, match="extract them with --layer fc1"):
+        enroll(fc1, scans(11, 0, range(1, 4)), negatives=out, device="cpu")
+    # the sidecar changed after enrolment (same weights, other layer): refused, not silently mis-scored
+    user_file = user.save(tmp_path / "f.npz")
+    fc1.with_suffix(".json").write_text(trained_model.with_suffix(".json").read_text())
+    img = write_pngs(tmp_path / "q", questioned[:1], "q")
+    code, out_, err = run(capsys, "check", "--user-file", user_file, "--device", "cpu", *img)
+    one_line_error(code, err, "layer fc1", "enrol the user again")
+    # a layer the model does not have: one line naming the sidecar
+    bad = _with_layer(tmp_path, trained_model, "fc9")
+    code, _, err = run(capsys, "enroll", "--model-path", bad, "--user", "b", "--references", *img, *img,
+                       "--out", tmp_path / "b.npz", "--device", "cpu")
+    one_line_error(code, err, str(bad.with_suffix(".json")), "fc9", "fc1, fc2")
+    assert not (tmp_path / "b.npz").exists()
 
 
 # ---------------------------------------------------------------------------------------------------------------
