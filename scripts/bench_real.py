@@ -76,6 +76,9 @@ RECIPES: Dict[str, Dict] = {
     "signet-f-0.5-lr0.01+binarize": dict(
         trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", "--lr", "0.01", *FAST],
         test="binarized", note="SigNet-F (lambda 0.5, bf16) with learning rate 0.01, binarised test scans"),
+    "signet-f-0.5-lr3e-4+binarize": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", "--lr", "3e-4", *FAST],
+        test="binarized", note="SigNet-F (lambda 0.5, bf16) with learning rate 3e-4, binarised test scans"),
     "signet-f-0.5-wd1e-3+binarize": dict(
         trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", "--weight-decay", "1e-3", *FAST],
         test="binarized", note="SigNet-F (lambda 0.5, bf16) with weight decay 1e-3, binarised test scans"),

@@ -47,6 +47,8 @@ def main(argv=None) -> int:
     p.add_argument("--train-data", required=True, type=Path, help="the training writers' dataset file")
     p.add_argument("--results", type=Path, help="bench_real results.json (figures for the sidecar)")
     p.add_argument("--recipe", default=None, help="the recipe's row in --results")
+    p.add_argument("--seed", type=int, default=None,
+                   help="this model's training seed in that row: its own figures are recorded too")
     p.add_argument("--name", default="sigver_thin_bhsig260_hindi")
     p.add_argument("--out-dir", type=Path, default=REPO / "models")
     p.add_argument("--canvas", nargs=2, type=int, default=(913, 1300),
@@ -79,6 +81,15 @@ def main(argv=None) -> int:
                    **{k: {"mean": row[k]["mean"], "std": row[k]["std"]}
                       for k in ("wd_EER_userthresholds", "wd_EER", "wd_mean_AUC", "wd_FRR", "wd_FAR_skilled",
                                 "wd_FAR_random", "wi_EER")}}
+        if args.seed is not None:
+            runs = [r for r in table[args.recipe]["seeds"] if r["seed"] == args.seed]
+            if not runs:
+                p.error(f"--seed {args.seed}: no run of that seed in the {args.recipe} row of {args.results}")
+            folds = runs[0]["wd_folds"]
+            values = {k: [f[k] for f in folds]
+                      for k in ("EER_userthresholds", "EER", "mean_AUC", "FRR", "FAR_skilled", "FAR_random")}
+            figures["this_model"] = {"seed": args.seed, **{
+                f"wd_{k}": {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1))} for k, v in values.items()}}
         if "original-loop" in table:
             figures["baseline_original_recipe"] = {
                 k: table["original-loop"]["summary"][k]["mean"] for k in ("wd_EER_userthresholds", "wd_EER")}
