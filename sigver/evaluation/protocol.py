@@ -209,9 +209,13 @@ def features_from_model(args, users: np.ndarray, check_users=check_wd_users):
     if h > data.x.shape[2] or w > data.x.shape[3]:
         raise EvaluationInputError(f"--input-size {h} {w} is larger than the images of {args.data_path} "
                            f"({data.x.shape[2]}x{data.x.shape[3]})")
-    print(f"extracting features of {len(keep)} images on {device}", file=sys.stderr)
-    feats = extract_features(model, data.x[keep], batch_size=args.batch_size, device=device,
-                             input_size=(h, w), progress=args.progress)
+    layer = loaded.feature_layer  # a model shipped for verification: the features it verifies with
+    print(f"extracting features{f' of {layer}' if layer else ''} of {len(keep)} images on {device}", file=sys.stderr)
+    try:
+        feats = extract_features(model, data.x[keep], batch_size=args.batch_size, device=device,
+                                 input_size=(h, w), progress=args.progress, layer=layer)
+    except ValueError as e:
+        raise EvaluationInputError(f"{args.model_path}: its sidecar's features.layer: {e}") from None
     return feats, y[keep], yforg[keep]
 
 

@@ -78,6 +78,13 @@ class LoadedCheckpoint(NamedTuple):
         """Registry name of the architecture."""
         return self.metadata["architecture"]
 
+    @property
+    def feature_layer(self) -> Optional[str]:
+        """The fc block whose output the sidecar says to take as the features (``features.layer``, e.g. ``fc1``,
+        as ``scripts/export_model.py --layer`` writes it); None: the model's output. Not checked here."""
+        layer = (self.metadata.get("features") or {}).get("layer")
+        return layer if isinstance(layer, str) or layer is None else str(layer)
+
 
 def sidecar_path(path: PathLike) -> Path:
     """The JSON metadata file beside a checkpoint: same folder and stem, suffix ``.json``."""

@@ -6,7 +6,8 @@
 
 The graph maps ``image`` float32 ``(N, 1, 150, 220)`` in [0, 1] (background 0: pre-processed, centre-cropped
 and divided by 255, as :func:`sigver.featurelearning.extract_features` feeds it) to ``features`` float32
-``(N, D)``; the batch axis ``N`` is dynamic. The model is exported in eval mode (batch-norm running
+``(N, D)`` (the model's output, or with ``--layer`` / a sidecar naming ``features.layer`` that fc block's,
+as ``sigver.verify`` extracts them); the batch axis ``N`` is dynamic. The model is exported in eval mode (batch-norm running
 statistics).
 
 It uses PyTorch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``), which needs only the
@@ -27,6 +28,7 @@ from ..cli import cli_main, positive_int
 from ..errors import SigverError
 from ..fileio import atomic_write
 from .checkpoint import load_checkpoint
+from .features import feature_size, features_module
 from .models import available_models
 
 __all__ = ["export_onnx", "main", "build_parser", "OPSET"]
@@ -84,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .onnx file")
     p.add_argument("--model", "-m", default=None, choices=list(available_models),
                    help="architecture (default: inferred from the checkpoint)")
+    p.add_argument("--layer", default=None, metavar="NAME",
+                   help="export the output of this fc block (e.g. fc1) instead of the model's; default: the layer "
+                        "the model's sidecar names for verification (features.layer), else the output")
     p.add_argument("--opset", type=positive_int, default=OPSET, help=f"ONNX opset (default: {OPSET})")
     return p
 
@@ -93,9 +98,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     loaded = load_checkpoint(args.model_path, arch=args.model)
     input_size = tuple(loaded.metadata.get("input_size") or loaded.model.input_size)
-    out = export_onnx(loaded.model, args.out, input_size, args.opset)
-    print(f"{loaded.arch} ({input_size[0]} x {input_size[1]} -> {loaded.model.feature_space_size} features) "
-          f"-> {out}", file=sys.stderr)
+    layer = args.layer if args.layer is not None else loaded.feature_layer
+    try:
+        module = features_module(loaded.model, layer)
+    except ValueError as e:
+        raise SigverError(f"--layer: {e}") from None
+    out = export_onnx(module, args.out, input_size, args.opset)
+    print(f"{loaded.arch} ({input_size[0]} x {input_size[1]} -> {feature_size(loaded.model, layer)} features"
+          f"{f' of {layer}' if layer else ''}) -> {out}", file=sys.stderr)
     return 0
 
 

@@ -84,7 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     input_size = resolve_input_size(None, checkpoint=loaded)
     layers = feature_layers(loaded.model)
     if args.layer is None:  # the layer a shipped model's sidecar names (what verification extracts)
-        args.layer = (loaded.metadata.get("features") or {}).get("layer")
+        args.layer = loaded.feature_layer
     if args.layer is not None and args.layer not in layers:
         raise SigverError(f"--layer {args.layer}: the {loaded.arch} model has the feature layers "
                           f"{', '.join(layers) or '(none)'}; leave --layer out for the model's output")

@@ -10,7 +10,8 @@ from torch import nn
 from ..cli import default_device
 from .models import INPUT_SIZE
 
-__all__ = ["extract_features", "extract_features_with", "CROPS", "feature_layers", "feature_size"]
+__all__ = ["extract_features", "extract_features_with", "CROPS", "feature_layers", "feature_size",
+           "features_module"]
 
 #: Test-time crops of :func:`extract_features`: ``center`` (the original's), or ``five`` (the centre and the
 #: four corners, features averaged).
@@ -39,12 +40,25 @@ def feature_size(model: nn.Module, layer: Optional[str] = None) -> int:
     ``model.feature_space_size``)."""
     if layer is None:
         return int(model.feature_space_size)
-    _forward_to(model, layer)  # the one check of the name, with its message
+    features_module(model, layer)  # the one check of the name, with its message
     return int(dict(model.fcs)[layer])
 
 
-def _forward_to(model: nn.Module, layer: Optional[str]):
-    """``model``'s forward, or (``layer``) the post-ReLU output of that fc block of a SigNet-family model."""
+class _UpTo(nn.Module):
+    """The conv layers and the first fc blocks of a SigNet-family model, up to one of them (shared weights)."""
+
+    def __init__(self, model: nn.Module, n_blocks: int):
+        super().__init__()
+        self.conv_layers = model.conv_layers
+        self.fc_layers = nn.Sequential(*list(model.fc_layers.children())[:n_blocks])
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.fc_layers(torch.flatten(self.conv_layers(batch), 1))
+
+
+def features_module(model: nn.Module, layer: Optional[str] = None) -> nn.Module:
+    """``model``, or (``layer``) a module sharing its weights that returns the post-ReLU output of that fc block
+    of a SigNet-family model (what :func:`extract_features` returns with ``layer=``; ONNX export uses it)."""
     if layer is None:
         return model
     names = feature_layers(model)
@@ -54,14 +68,7 @@ def _forward_to(model: nn.Module, layer: Optional[str]):
                          + "; leave it out for the model's output")
     if layer == names[-1]:
         return model
-    blocks = list(model.fc_layers.children())[:names.index(layer) + 1]
-
-    def forward(batch: torch.Tensor) -> torch.Tensor:
-        out = torch.flatten(model.conv_layers(batch), 1)
-        for block in blocks:
-            out = block(out)
-        return out
-    return forward
+    return _UpTo(model, names.index(layer) + 1)
 
 
 def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch_size: int = 256,
@@ -126,7 +133,7 @@ def extract_features(model: nn.Module, x: Union[np.ndarray, torch.Tensor], batch
     # images travel once and the crops are taken there
     window = None if crops == "five" else centre
     offsets = [centre, (0, 0), (0, W - w), (H - h, 0), (H - h, W - w)] if crops == "five" else [(0, 0)]
-    forward = _forward_to(model, layer)
+    forward = features_module(model, layer)
 
     device = torch.device(device if device is not None else default_device())
     was_training, old_device = model.training, _model_device(model)

@@ -131,9 +131,9 @@ def _load_model(model_path: PathLike, device: str):
 
     loaded = load_checkpoint(model_path, device=device)
     input_size = tuple(int(v) for v in (loaded.metadata.get("input_size") or loaded.model.input_size))
-    layer = (loaded.metadata.get("features") or {}).get("layer")
+    layer = loaded.feature_layer
     layers = feature_layers(loaded.model)
-    if layer is not None and (not isinstance(layer, str) or layer not in layers):
+    if layer is not None and layer not in layers:
         raise CheckpointError(f"{sidecar_path(model_path)}: features.layer {layer!r} is not a feature layer of the "
                               f"{loaded.arch} model ({', '.join(layers) or 'none'}); fix or remove it")
     if layers and layer == layers[-1]:

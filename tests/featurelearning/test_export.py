@@ -40,6 +40,33 @@ def test_onnx_matches_pytorch(tmp_path, checkpoint, capsys):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_onnx_of_a_feature_layer(tmp_path, checkpoint, capsys):
+    """--layer fc1, and by default the layer a model's sidecar names for verification: the graph gives those
+    features, as extract_features(layer=...) does."""
+    import json
+    import shutil
+
+    from sigver.featurelearning import extract_features
+
+    shipped = tmp_path / "s.pth"
+    shutil.copy(checkpoint, shipped)
+    meta = json.loads(checkpoint.with_suffix(".json").read_text())
+    shipped.with_suffix(".json").write_text(json.dumps(dict(meta, features={"layer": "fc1"})))
+    x = (np.random.RandomState(1).rand(2, 1, 150, 220) * 255).astype(np.uint8)
+    want = extract_features(load_checkpoint(checkpoint).model, x, device="cpu", layer="fc1")
+    for name, argv in (("a", ["--model-path", str(checkpoint), "--layer", "fc1"]),
+                       ("b", ["--model-path", str(shipped)])):
+        out = tmp_path / f"{name}.onnx"
+        assert main([*argv, "--out", str(out)]) == 0
+        assert "of fc1" in capsys.readouterr().err
+        got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(
+            None, {"image": x.astype(np.float32) / 255})[0]
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0)
+    assert main(["--model-path", str(checkpoint), "--layer", "fc9", "--out", str(tmp_path / "c.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "fc9" in err and len(err.strip().splitlines()) == 1 and not (tmp_path / "c.onnx").exists()
+
+
 def test_bad_output_path(tmp_path, checkpoint, capsys):
     assert main(["--model-path", str(checkpoint), "--out", str(tmp_path / "no" / "m.onnx")]) == 2
     err = capsys.readouterr().err

@@ -42,6 +42,7 @@ def test_default_pool_matches_the_model():
     with np.load(pool, allow_pickle=False) as f:
         assert f["features"].dtype == np.float16 and f["features"].shape[1] == SigNet_thin().feature_space_size
         assert str(f["model_sha256"]) == _sidecar()["weights_sha256"]
+        assert str(f["layer"]) == _sidecar()["features"]["layer"]  # the features verification extracts
         assert len(np.unique(f["y"])) >= 100 and np.all(f["yforg"] == 0)
 
 
@@ -49,6 +50,7 @@ def test_enroll_and_verify_real_scans_with_the_defaults(shared_data, tmp_path):
     samples = shared_data / "samples"
     user = enroll(None, [samples / "a1.png", samples / "a2.png"], name="a", device="cpu")
     assert user.meta["model"]["sha256"] == _sidecar()["weights_sha256"]
+    assert user.meta["model"].get("layer", "fc2") == _sidecar()["features"]["layer"]
     assert user.meta["enrollment"]["negatives"]["source"].endswith("_negatives.npz")
     assert user.meta["preprocessing"]["binarize"] == _sidecar()["preprocessing"]["binarize"]
     user.save(tmp_path / "a.npz")

@@ -82,6 +82,25 @@ def test_end_to_end_with_checkpoint(tmp_path, capsys):
                            "--no-progress", "--batch-size", 16], capsys)
     assert code == 0, err
     assert out2 == out
+    # a model whose sidecar names a feature layer (a model shipped for verification) is evaluated on those
+    # features: the same figures as its features extracted with --layer
+    from sigver.featurelearning.extract import main as extract_main
+
+    meta = json.loads((tmp_path / "m.json").read_text())
+    (tmp_path / "m1.pth").write_bytes((tmp_path / "m.pth").read_bytes())
+    (tmp_path / "m1.json").write_text(json.dumps(dict(meta, features={"layer": "fc1"})))
+    assert extract_main(["--model-path", str(tmp_path / "m.pth"), "--data-path", str(tmp_path / "d.npz"),
+                         "--layer", "fc1", "--save-path", str(tmp_path / "f1.npz"), "--device", "cpu",
+                         "--no-progress"]) == 0
+    protocol = ["--exp-users", 0, 3, "--dev-users", 3, 6, "--gen-for-train", 4, "--gen-for-test", 3,
+                "--forg-from-dev", 4, "--folds", 2, "--jobs", 1, "--no-progress"]
+    summaries = []
+    for source, name in ((["--model-path", tmp_path / "m1.pth", "--data-path", tmp_path / "d.npz", "--device", "cpu"],
+                          "r1.json"), (["--features-path", tmp_path / "f1.npz"], "r2.json")):
+        code, _, err = run([*source, *protocol, "--save-path", tmp_path / name], capsys)
+        assert code == 0, err
+        summaries.append(json.loads((tmp_path / name).read_text())["summary"])
+    assert summaries[0] == summaries[1]
     # the wrong architecture is a one-line error
     code, _, err = run(["--model-path", tmp_path / "m.pth", "-m", "signet", "--data-path", tmp_path / "d.npz",
                         "--exp-users", 0, 3, "--dev-users", 3, 6, "--gen-for-train", 4, "--gen-for-test", 3,
