@@ -24,6 +24,10 @@ loop run restarts). It can run in the background::
 
     nohup python scripts/bench_real.py --out runs/bench_real > bench_real.log 2>&1 &
 
+An ensemble row (``...+ensemble3``, seed s) stands on the models of its base recipe's seeds s, s+1, s+2
+(trained and evaluated as their own runs): their features side by side, the SVM's gamma divided by 3; its
+training time is the three models'.
+
 ``--quick`` is a shortened version for a check (2 epochs, one seed, 2 folds). ``--train-data`` and
 ``--test-data`` take dataset files instead of the real sets (the tests use tiny synthetic ones).
 """
@@ -38,7 +42,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -113,7 +117,23 @@ for _base in ("signet-f-0.5+binarize", "signet-f-0.7+binarize"):
     for _suffix, (_flags, _what) in TEST_TIME.items():
         RECIPES[f"{_base}+{_suffix}"] = dict(RECIPES[_base], extract=_flags,
                                              note=f"{RECIPES[_base]['note']}, {_what}")
+#: ensembles: the features of models of consecutive seeds of a recipe, concatenated (k x the training compute);
+#: the SVM's gamma is divided by k so that each model's features weigh as much as alone in the RBF kernel
+ENSEMBLE = 3
+for _base in ("signet-f-0.5+binarize+fc1",):
+    RECIPES[f"{_base}+ensemble{ENSEMBLE}"] = dict(
+        RECIPES[_base], ensemble=(_base, ENSEMBLE), wd_args=["--svm-gamma", repr(2 ** -11 / ENSEMBLE)],
+        note=f"{RECIPES[_base]['note']}; the models of {ENSEMBLE} consecutive seeds, features concatenated "
+             f"(SVM gamma 2^-11 / {ENSEMBLE}): {ENSEMBLE}x the training compute")
 BASELINE = "original-loop"
+
+
+def members(recipe: str, seed: int) -> List[Tuple[str, int]]:
+    """The (recipe, seed) runs whose models a row stands on: itself, or an ensemble's members."""
+    if "ensemble" not in RECIPES[recipe]:
+        return [(recipe, seed)]
+    base, k = RECIPES[recipe]["ensemble"]
+    return [(base, seed + i) for i in range(k)]
 
 
 def log(message: str) -> None:
@@ -266,7 +286,7 @@ def evaluate(args, recipe: str, seed: int, run_dir: Path, model: Path, train_dat
     if not (run_dir / "wd.json").exists():
         cmd = [py, "-m", "sigver.wd.test", *protocol(args.folds), "--gen-for-train", str(args.references),
                "--gen-for-test", str(args.genuine_test), "--forg-from-dev", "14", "--jobs", str(args.eval_jobs),
-               "--save-path", str(run_dir / "wd")]
+               "--save-path", str(run_dir / "wd"), *RECIPES[recipe].get("wd_args", [])]
         if plots:
             cmd += ["--plots", str(run_dir / "plots")]
         run_command(cmd, out_log, env)
@@ -289,9 +309,32 @@ def merge_features(test_path: Path, train_path: Path, n_test: int, out: Path) ->
                   **{k: a[k] for k in ("architecture", "model_sha256", "input_size", "layer", "crops") if k in a})
 
 
+def concat_features(paths: List[Path], out: Path) -> None:
+    """One features file from the features of several models of the same images, side by side."""
+    from sigver.datasets.features import load_features, save_features
+
+    parts = [load_features(p) for p in paths]
+    a = parts[0]
+    for p, b in zip(paths[1:], parts[1:]):
+        if not (np.array_equal(a["y"], b["y"]) and np.array_equal(a["filenames"], b["filenames"])):
+            raise RuntimeError(f"{paths[0]} and {p} hold other images")
+    save_features(out, np.concatenate([b["features"] for b in parts], axis=1), a["y"], a["yforg"], a["filenames"],
+                  a["user_mapping"], **{k: a[k] for k in ("architecture", "input_size", "layer", "crops") if k in a})
+
+
 def run_one(args, recipe, seed, paths, counts, env, first_seed) -> None:
     run_dir = args.out / "runs" / recipe / f"seed{seed}"
     run_dir.mkdir(parents=True, exist_ok=True)
+    if "ensemble" in RECIPES[recipe]:
+        runs = members(recipe, seed)
+        for base, s in runs:  # each member: trained and evaluated as its own recipe's run
+            run_one(args, base, s, paths, counts, env, first_seed=None)
+        feats = [args.out / "runs" / base / f"seed{s}" / "features.npz" for base, s in runs]
+        if not all(f.exists() for f in feats):
+            log(f"{recipe} seed {seed}: FAILED: a member has no features")
+            return
+        if not (run_dir / "features.npz").exists():
+            concat_features(feats, run_dir / "features.npz")
     try:
         data = paths[RECIPES[recipe].get("train", "train")]
         model = train(args, recipe, seed, data, n_writers(data), env)
@@ -323,17 +366,19 @@ def collect(args) -> Dict[str, Dict]:
                 continue
             wd = load_json(run_dir / "wd.json")
             wi = load_json(run_dir / "wi.json") if (run_dir / "wi.json").exists() else None
-            tdir = train_dir(args, recipe, seed)
-            done = json.loads((tdir / "DONE.json").read_text())
-            ips = [json.loads(line).get("train_images_per_s")
-                   for line in (tdir / "log.jsonl").read_text().splitlines() if line.strip()]
+            seconds, ips = 0.0, []
+            for base, s in members(recipe, seed):  # an ensemble: its members' training, added up
+                tdir = train_dir(args, base, s)
+                seconds += json.loads((tdir / "DONE.json").read_text())["seconds"]
+                ips += [json.loads(line).get("train_images_per_s")
+                        for line in (tdir / "log.jsonl").read_text().splitlines() if line.strip()]
             ips = [v for v in ips if v]
             rows.append({
                 "seed": seed,
                 "wd_folds": [{k: f["metrics"].get(k) for k in WD_KEYS} for f in wd["folds"]],
                 "wi_folds": [{k: f["metrics"].get(k) for k in ("EER", "EER_userthresholds", "mean_AUC")}
                              for f in wi["folds"]] if wi else [],
-                "train_seconds": done["seconds"],
+                "train_seconds": seconds,
                 "train_images_per_s": float(np.median(ips)) if ips else None,
             })
         if rows:

@@ -17,17 +17,19 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
     out = tmp_path / "bench"
     cmd = [sys.executable, str(REPO / "scripts" / "bench_real.py"), "--quick", "--out", str(out),
            "--train-data", str(train), "--test-data", str(test), "--parallel", "1",
-           "--recipes", "original-loop", "sigver-train", "binarize", "signet-f-0.7+binarize+fc1+five-crop"]
+           "--recipes", "original-loop", "sigver-train", "binarize", "signet-f-0.7+binarize+fc1+five-crop",
+           "signet-f-0.5+binarize+fc1+ensemble3"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((out / "results.json").read_text())
     assert set(result["recipes"]) == {"original-loop", "sigver-train", "binarize",
-                                      "signet-f-0.7+binarize+fc1+five-crop"}
+                                      "signet-f-0.7+binarize+fc1+five-crop", "signet-f-0.5+binarize+fc1+ensemble3"}
     for recipe, table in result["recipes"].items():
         assert table["summary"]["n_seeds"] == 1
         (row,) = table["seeds"]
         assert len(row["wd_folds"]) == 2 and len(row["wi_folds"]) == 2  # --quick: 2 folds
-        extract_flags = ["--layer", "fc1", "--crops", "five"] if "fc1" in recipe else []
+        extract_flags = (["--layer", "fc1"] if "fc1" in recipe else []) + (["--crops", "five"] if "five" in recipe
+                                                                           else [])
         assert table["extract"] == extract_flags
         for fold in row["wd_folds"]:
             assert 0.0 <= fold["EER_userthresholds"] <= 1.0 and 0.0 <= fold["mean_AUC"] <= 1.0
@@ -36,9 +38,21 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
         with np.load(run / "features.npz") as f:
             assert sorted(np.unique(f["y"])) == list(range(16))
             assert len(f["y"]) == 8 * 18 + 8 * 16
-            assert (str(f["layer"]), str(f["crops"])) == (("fc1", "five") if extract_flags else ("fc2", "center"))
+            assert str(f["layer"]) == ("fc1" if "fc1" in recipe else "fc2")
+            assert str(f["crops"]) == ("five" if "five" in recipe else "center")
     # 'binarize' trains as 'sigver-train' (only its test set differs): one training run for both
-    assert len(list((out / "train").glob("*/seed1/model_last.pth"))) == 3
+    # (and the ensemble's three SigNet-F 0.5 models are seeds 1-3 of that recipe)
+    assert len(list((out / "train").glob("*/seed1/model_last.pth"))) == 4
+    assert len(list((out / "train").glob("*lamb_0.5*/seed*/model_last.pth"))) == 3
+    ensemble = out / "runs" / "signet-f-0.5+binarize+fc1+ensemble3" / "seed1"
+    with np.load(ensemble / "features.npz") as f, \
+            np.load(out / "runs" / "signet-f-0.5+binarize+fc1" / "seed3" / "features.npz") as member:
+        assert f["features"].shape[1] == 3 * member["features"].shape[1]
+        np.testing.assert_array_equal(f["features"][:, -member["features"].shape[1]:], member["features"])
+    assert json.loads((ensemble / "wd.json").read_text())["args"]["svm_gamma"] == pytest.approx(2 ** -11 / 3)
+    row = result["recipes"]["signet-f-0.5+binarize+fc1+ensemble3"]["seeds"][0]
+    member_seconds = [json.loads(p.read_text())["seconds"] for p in (out / "train").glob("*lamb_0.5*/seed*/DONE.json")]
+    assert row["train_seconds"] == pytest.approx(sum(member_seconds))  # the three models' training
     md = (out / "results.md").read_text()
     assert "| `original-loop` | 1 |" in md and "1.00x" in md
     assert "extract --layer fc1 --crops five)" in md
