@@ -210,7 +210,8 @@ def features_from_model(args, users: np.ndarray, check_users=check_wd_users):
         raise EvaluationInputError(f"--input-size {h} {w} is larger than the images of {args.data_path} "
                            f"({data.x.shape[2]}x{data.x.shape[3]})")
     layer = loaded.feature_layer  # a model shipped for verification: the features it verifies with
-    print(f"extracting features{f' of {layer}' if layer else ''} of {len(keep)} images on {device}", file=sys.stderr)
+    print(f"extracting features{f' of {layer}' if layer else ''} of {len(keep)} images on {device}",
+          file=sys.stderr)
     try:
         feats = extract_features(model, data.x[keep], batch_size=args.batch_size, device=device,
                                  input_size=(h, w), progress=args.progress, layer=layer)

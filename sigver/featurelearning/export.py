@@ -7,8 +7,8 @@
 The graph maps ``image`` float32 ``(N, 1, 150, 220)`` in [0, 1] (background 0: pre-processed, centre-cropped
 and divided by 255, as :func:`sigver.featurelearning.extract_features` feeds it) to ``features`` float32
 ``(N, D)`` (the model's output, or with ``--layer`` / a sidecar naming ``features.layer`` that fc block's,
-as ``sigver.verify`` extracts them); the batch axis ``N`` is dynamic. The model is exported in eval mode (batch-norm running
-statistics).
+as ``sigver.verify`` extracts them); the batch axis ``N`` is dynamic. The model is exported in eval mode
+(batch-norm running statistics).
 
 It uses PyTorch's TorchScript-based exporter (``torch.onnx.export(..., dynamo=False)``), which needs only the
 ``onnx`` package and works offline; the newer dynamo exporter (PyTorch's default since 2.9) also needs

@@ -308,8 +308,8 @@ def _check_features_model(path, f: dict, model_info: Dict[str, Any], model) -> N
 
     layers = feature_layers(model)
     layer = str(f["layer"]) if "layer" in f else None
-    if layers and layer == layers[-1]:
-        layer = None  # the last block is the model's output
+    if layer == "output" or (layers and layer == layers[-1]):
+        layer = None  # the model's output (the last block; "output" for a model without named fc blocks)
     crops = str(f["crops"]) if "crops" in f else "center"
     want = model_info.get("layer")
     if layer != want or crops != "center":
