@@ -75,6 +75,9 @@ RECIPES: Dict[str, Dict] = {
                                   test="binarized", note="SigNet-F with lambda 0.5 (bf16), binarised test scans"),
     "signet-f-0.7+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.7", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.7 (bf16), binarised test scans"),
+    "signet-full-f-0.5+binarize": dict(
+        trainer="sigver", model="signet", args=["--forg", "--lamb", "0.5", *FAST], test="binarized",
+        note="the full SigNet as SigNet-F with lambda 0.5 (bf16), binarised test scans"),
     "signet-f-0.3+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.3", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.3 (bf16), binarised test scans"),
     "signet-f-0.5-lr0.01+binarize": dict(
@@ -113,7 +116,7 @@ RECIPES: Dict[str, Dict] = {
 TEST_TIME = {"fc1": (["--layer", "fc1"], "features of fc1"),
              "five-crop": (["--crops", "five"], "features averaged over five crops"),
              "fc1+five-crop": (["--layer", "fc1", "--crops", "five"], "fc1 features averaged over five crops")}
-for _base in ("signet-f-0.5+binarize", "signet-f-0.7+binarize"):
+for _base in ("signet-f-0.5+binarize", "signet-f-0.7+binarize", "signet-full-f-0.5+binarize"):
     for _suffix, (_flags, _what) in TEST_TIME.items():
         RECIPES[f"{_base}+{_suffix}"] = dict(RECIPES[_base], extract=_flags,
                                              note=f"{RECIPES[_base]['note']}, {_what}")
