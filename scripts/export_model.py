@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 def main(argv=None) -> int:
     from sigver.datasets import load_dataset, sample_per_writer
     from sigver.featurelearning import extract_features, load_checkpoint, save_checkpoint
-    from sigver.featurelearning.features import feature_layers
+    from sigver.featurelearning.features import feature_layers, features_module
     from sigver.datasets.features import save_features
     from sigver.verify.api import weights_sha256
 
@@ -99,9 +99,11 @@ def main(argv=None) -> int:
     y, yforg = np.asarray(data.y), np.asarray(data.yforg)
     rng = np.random.RandomState(1234)
     keep = sample_per_writer(y, yforg, args.per_writer, 0, rng)
+    try:
+        features_module(model, args.layer)  # the layer's name, checked
+    except ValueError as e:
+        p.error(f"--layer {args.layer}: {e}")
     layers = feature_layers(model)
-    if args.layer is not None and args.layer not in layers:
-        p.error(f"--layer {args.layer}: the {loaded.arch} model has the feature layers {', '.join(layers)}")
     layer = None if args.layer in (None, layers[-1]) else args.layer
     feats = extract_features(model, data.x[keep], batch_size=256, device="cpu", layer=layer)
     save_features(args.out_dir / pool_name, feats, y[keep], yforg[keep], np.asarray(data.filenames)[keep],

@@ -132,15 +132,15 @@ def _load_model(model_path: PathLike, device: str):
     loaded = load_checkpoint(model_path, device=device)
     input_size = tuple(int(v) for v in (loaded.metadata.get("input_size") or loaded.model.input_size))
     layer = loaded.feature_layer
+    try:
+        size = feature_size(loaded.model, layer)
+    except ValueError as e:
+        raise CheckpointError(f"{sidecar_path(model_path)}: features.layer: {e}") from None
     layers = feature_layers(loaded.model)
-    if layer is not None and layer not in layers:
-        raise CheckpointError(f"{sidecar_path(model_path)}: features.layer {layer!r} is not a feature layer of the "
-                              f"{loaded.arch} model ({', '.join(layers) or 'none'}); fix or remove it")
     if layers and layer == layers[-1]:
         layer = None  # the last block is the model's output
     info = {"path": os.path.abspath(os.fspath(model_path)), "sha256": weights_sha256(loaded.model),
-            "architecture": loaded.arch, "input_size": list(input_size),
-            "feature_size": feature_size(loaded.model, layer)}
+            "architecture": loaded.arch, "input_size": list(input_size), "feature_size": size}
     if layer is not None:
         info["layer"] = layer
     return loaded.model, info
@@ -523,18 +523,17 @@ def verify(user: Union[EnrolledUser, PathLike], images: Sequence[ImageLike], mod
 
 def check_model(user: EnrolledUser, info: Dict[str, Any], model_path: Optional[PathLike] = None) -> None:
     """Raise :class:`ModelMismatchError` unless ``info`` (from :func:`load_model`) is the model ``user`` was
-    enrolled with (the SHA-256 of its weights, the input size and the feature layer)."""
+    enrolled with (the SHA-256 of its weights; then the input size is the same too) and the same feature layer."""
     if info["sha256"] != user.model.get("sha256"):
         raise ModelMismatchError(
             f"{user.label}: enrolled with other model weights (sha256 {str(user.model.get('sha256'))[:12]}..., "
             f"{user.model.get('path')}) than {model_path or info.get('path')} (sha256 {info['sha256'][:12]}...); "
             "verify with the enrolment model or enrol the user again with this one")
-    for key, default in (("layer", None), ("input_size", user.meta["preprocessing"].get("input_size"))):
-        if info.get(key) != user.model.get(key, default):
-            raise ModelMismatchError(
-                f"{user.label}: enrolled with the features of {key} {user.model.get(key, default)}, but "
-                f"{model_path or info.get('path')} gives those of {key} {info.get(key)} (its sidecar changed); "
-                "restore the sidecar or enrol the user again")
+    if info.get("layer") != user.model.get("layer"):  # the same weights, but the sidecar names another layer
+        raise ModelMismatchError(
+            f"{user.label}: enrolled with the features of layer {user.model.get('layer')}, but "
+            f"{model_path or info.get('path')} gives those of layer {info.get('layer')} (its sidecar changed); "
+            "restore the sidecar or enrol the user again")
 
 
 def score_features(user: EnrolledUser, features: np.ndarray, names: Sequence[str]) -> List[Dict[str, Any]]:
