@@ -21,8 +21,9 @@ from ..validation import float_in
 from ..datasets import get_subset, load_dataset, remove_forgeries
 from ..training.batching import VAL_FRACTION, DataSplitError, DeviceBatches, as_generator, split_indices
 from ..training.loop import TrainingError, TrainLoop
-from ..training.run import (add_run_arguments, add_sgd_arguments, args_record, check_run_folder, distributed_run,
-                            fit_run, log, sgd_step_lr)
+from ..training.average import recompute_batchnorm
+from ..training.run import (add_run_arguments, add_sgd_arguments, add_swa_arguments, args_record, check_run_folder,
+                            distributed_run, fit_run, log, make_weight_average, sgd_step_lr)
 from .checkpoint import load_checkpoint, resolve_input_size, save_checkpoint
 from .augment import AUGMENTATIONS, Augmenter
 from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss, supcon_loss
@@ -75,6 +76,7 @@ def build_parser(prog: str = "python -m sigver.featurelearning.train",
     metric.add_argument("--group-size", type=positive_int, default=None, metavar="K",
                         help="draw batches writer-grouped, K signatures of a writer together (default: 4 with "
                              "--supcon, else 1: plain shuffling as the original)")
+    add_swa_arguments(p)
     add_run_arguments(p, seed=42)
     return p
 
@@ -345,16 +347,20 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
                         if k in info},
         })
 
+    modules = {"model": model, "classification": classification, **({"forg": forg_layer} if forg_layer else {})}
+    # the mean of the weights gets BatchNorm statistics from the training images (centre crops)
+    average = make_weight_average(args, modules, lambda: recompute_batchnorm(
+        model, train_data.eval_batches(args.batch_size, rank, world), args.amp, device.type))
+
     data_gen = as_generator(args.seed + 1)
     group = args.group_size if args.group_size is not None else (4 if args.supcon > 0 else 1)
     loop = TrainLoop(
-        modules={"model": model, "classification": classification, **({"forg": forg_layer} if forg_layer else {})},
-        optimizer=optimizer, scheduler=scheduler,
+        modules=modules, optimizer=optimizer, scheduler=scheduler,
         train_batches=lambda epoch: train_data.train_batches(args.batch_size, data_gen, rank, world, group),
         num_batches=lambda epoch: train_data.num_batches(args.batch_size, rank, world),
         step=step, evaluate=evaluate, save_model=save_model, logdir=args.logdir, epochs=args.epochs,
         generators={"data": data_gen, "augment": augment_gen}, monitor="val_acc", mode="max", grad_clip_value=10.0, amp=args.amp,
-        device=device, progress=args.progress, is_main=is_main)
+        device=device, progress=args.progress, is_main=is_main, average=average)
     if context is not None:
         context.loop = loop
 

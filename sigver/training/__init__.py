@@ -5,8 +5,9 @@
 - :mod:`sigver.training.batching`: :class:`DeviceBatches`, the uint8 dataset kept on the device and cropped
   there in batch; the seeded train / validation split.
 - :mod:`sigver.training.logging`: live curves (TensorBoard, visdom).
+- :mod:`sigver.training.average`: stochastic weight averaging (``--swa``) and BatchNorm re-estimation.
 - :mod:`sigver.training.run`: the run set-up (:func:`add_run_arguments`, device and torchrun processes,
-  run-folder checks, SGD + StepLR, resume, :func:`fit_run`).
+  run-folder checks, SGD + StepLR, ``--swa``, resume, :func:`fit_run`).
 
 Nothing here knows a model or a loss: a trainer gives the loop its ``step`` and ``evaluate``.
 """

@@ -217,6 +217,10 @@ class TrainLoop:
         (main process only; not closed by the loop).
     log_every : int, default 100
         Steps between two training points of ``logger`` (the original plotted every 100 steps).
+    average : sigver.training.average.WeightAverage, optional
+        Stochastic weight averaging: from its start epoch the learning rate is held at its ``lr`` and the
+        mean of the weights after each epoch is what is validated and saved (the record gets
+        ``averaged_epochs``); the optimiser trains on. Its mean goes in the state file.
     """
 
     def __init__(self, modules: Mapping[str, nn.Module], optimizer: torch.optim.Optimizer,
@@ -231,7 +235,7 @@ class TrainLoop:
                  progress: bool = True, is_main: bool = True,
                  num_batches: Optional[Callable[[int], int]] = None,
                  print_fn: Optional[Callable[[str], None]] = "stderr",
-                 logger: Any = None, log_every: int = 100):
+                 logger: Any = None, log_every: int = 100, average: Any = None):
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
@@ -269,6 +273,7 @@ class TrainLoop:
         self.logger = logger if is_main else None
         self.log_every = log_every
         self.global_step = 0
+        self.average = average
         if self.logdir is not None and self.is_main:
             self.logdir.mkdir(parents=True, exist_ok=True)
 
@@ -290,6 +295,8 @@ class TrainLoop:
             "torch_rng": torch.get_rng_state(),
             "python_rng": _python_rng_state(),
         }
+        if self.average is not None:
+            state["average"] = self.average.state_dict()
         if torch.cuda.is_available() and torch.cuda.is_initialized():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
@@ -352,6 +359,11 @@ class TrainLoop:
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
             except Exception:  # different number of GPUs
                 pass
+        if (self.average is not None) != ("average" in state):
+            raise TrainingError(f"{path}: the run was started {'with' if 'average' in state else 'without'} "
+                                f"weight averaging (--swa); resume with the same options")
+        if self.average is not None:
+            self.average.load_state_dict(state["average"])
         self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
         self.start_epoch = int(state["epoch"]) + 1
         self.global_step = int(state.get("global_step", 0))
@@ -481,22 +493,28 @@ class TrainLoop:
             One record per epoch run in this call (as written to ``log.jsonl``).
         """
         for epoch in range(self.start_epoch, self.epochs):
+            if self.average is not None:
+                self.average.set_lr(self.optimizer, epoch)
             lr = self.optimizer.param_groups[0]["lr"]
             record: Dict[str, Any] = {"epoch": epoch, "lr": lr}
             record.update(self.train_epoch(epoch))
             if self.scheduler is not None:
                 self.scheduler.step()
-            record.update(self.validate(epoch))
-            value = record.get(self.monitor) if self.monitor else None
-            improved = self._improved(value)
-            if improved:
-                self.best, self.best_epoch = float(value), epoch
-            record["best"] = improved
-            if self.is_main and self.logdir is not None:
-                if self.save_model is not None:
+            # with weight averaging, the mean of the weights is what is validated and saved
+            with self.average.applied(epoch) if self.average is not None else nullcontext(False) as averaged:
+                if averaged:
+                    record["averaged_epochs"] = self.average.count
+                record.update(self.validate(epoch))
+                value = record.get(self.monitor) if self.monitor else None
+                improved = self._improved(value)
+                if improved:
+                    self.best, self.best_epoch = float(value), epoch
+                record["best"] = improved
+                if self.is_main and self.logdir is not None and self.save_model is not None:
                     self.save_model(self.logdir / LAST_FILE, dict(record))
                     if improved:
                         self.save_model(self.logdir / BEST_FILE, dict(record))
+            if self.is_main and self.logdir is not None:
                 self.save_state(self.logdir / STATE_FILE, epoch)
                 append_jsonl(self.logdir / LOG_FILE, record)
             self.history.append(record)

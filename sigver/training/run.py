@@ -30,7 +30,7 @@ from ..outputs import OutputError, check_output
 from ..validation import changed_arguments, float_in
 from .loop import LOG_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
 
-__all__ = ["add_run_arguments", "add_sgd_arguments", "lr_decay_times", "check_run_folder", "distributed",
+__all__ = ["add_run_arguments", "add_sgd_arguments", "add_swa_arguments", "make_weight_average", "lr_decay_times", "check_run_folder", "distributed",
            "distributed_run", "sgd_step_lr", "args_record", "make_run_logger", "resume_run", "run_loop",
            "fit_run", "log", "check_resume_args", "RESUME_FREE", "RESUME_FIXED"]
 
@@ -63,6 +63,33 @@ def add_sgd_arguments(p, epochs: int = 20) -> None:
     p.add_argument("--momentum", type=float_in(0, 1, high_open=True), default=0.9)
     p.add_argument("--weight-decay", type=float_in(0), default=1e-4)
     p.add_argument("--epochs", type=positive_int, default=epochs)
+
+
+def add_swa_arguments(p) -> None:
+    """Stochastic weight averaging (not in the original): ``--swa EPOCH``, ``--swa-lr LR``
+    (:func:`make_weight_average`)."""
+    group = p.add_argument_group("weight averaging (not in the original)")
+    group.add_argument("--swa", type=positive_int, default=None, metavar="EPOCH",
+                       help="stochastic weight averaging: from epoch EPOCH (1-based) to the last, hold the learning "
+                            "rate at --swa-lr and average the weights after each epoch; the mean (its BatchNorm "
+                            "statistics re-estimated on the training images) is what is validated and saved. "
+                            "Default: off, as the original")
+    group.add_argument("--swa-lr", type=float_in(0, low_open=True), default=None, metavar="LR",
+                       help="learning rate held during weight averaging (default: half of --lr)")
+
+
+def make_weight_average(args, modules, refresh_batchnorm=None):
+    """The :class:`~sigver.training.average.WeightAverage` of ``--swa`` / ``--swa-lr`` (None without
+    ``--swa``); raises :class:`TrainingError` when ``--swa`` lies beyond ``--epochs``."""
+    if getattr(args, "swa", None) is None:
+        return None
+    if args.swa > args.epochs:
+        raise TrainingError(f"--swa {args.swa}: the run has {args.epochs} epochs; average from an epoch in "
+                            f"1..{args.epochs}")
+    from .average import WeightAverage
+
+    lr = args.swa_lr if args.swa_lr is not None else args.lr / 2
+    return WeightAverage(modules, start=args.swa - 1, lr=lr, refresh_batchnorm=refresh_batchnorm)
 
 
 def add_run_arguments(p: argparse.ArgumentParser, *, seed: int = 42, logdir_required: bool = True,
@@ -249,7 +276,7 @@ def fit_run(loop: TrainLoop, args, training_args: Dict[str, Any], is_main: bool 
 RESUME_FREE = {"resume", "overwrite", "logdir", "device", "gpu_idx", "progress", "visdomport", "visdom_server",
                "visdom_env", "tensorboard", "log_every", "epochs", "compile", "checkpoint", "test"}
 #: arguments whose change makes the resumed run a different one: refused
-RESUME_FIXED = {"model", "dataset_path", "users", "forg", "input_size", "seed", "loss_type", "augment"}
+RESUME_FIXED = {"model", "dataset_path", "users", "forg", "input_size", "seed", "loss_type", "augment", "swa"}
 
 
 def check_resume_args(logdir, training_args: Dict[str, Any], is_main: bool = True) -> None:

@@ -134,6 +134,34 @@ def test_resume_equals_one_go(capsys, tmp_path, tiny_dataset):
     assert code == 2 and "classes" in err
 
 
+def test_weight_averaging(capsys, tmp_path, tiny_dataset):
+    """--swa: the held learning rate, the averaged epochs in the log, the mean saved (BatchNorm statistics
+    re-estimated), and --resume giving the same mean as one go."""
+    common = ["--model", "signet_thin", "--batch-size", 16, "--device", "cpu", "--no-progress", "--forg",
+              "--lamb", 0.5, "--dataset-path", tiny_dataset, "--users", 0, 4, "--swa", 2, "--swa-lr", 3e-4]
+    assert run(capsys, *common, "--epochs", 3, "--logdir", tmp_path / "a")[0] == 0
+    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in log] == [1e-3, 3e-4, 3e-4]
+    assert [r.get("averaged_epochs") for r in log] == [None, 1, 2]
+    state = torch.load(tmp_path / "a" / "training_state.pth", weights_only=True)
+    mean = state["average"]["mean"]["model"]
+    saved = load_checkpoint(tmp_path / "a" / "model_last.pth").model.state_dict()
+    trained = state["modules"]["model"]
+    for key, value in mean.items():
+        assert torch.allclose(saved[key].float(), value), key
+    bn = [k for k in saved if k.endswith("running_mean")][0]
+    assert not torch.equal(saved[bn], trained[bn])  # the mean's own BatchNorm statistics
+    assert run(capsys, *common, "--epochs", 2, "--logdir", tmp_path / "b")[0] == 0
+    code, err = run(capsys, *common, "--epochs", 3, "--logdir", tmp_path / "b", "--resume")
+    assert code == 0, err
+    resumed = load_checkpoint(tmp_path / "b" / "model_last.pth").model.state_dict()
+    for key in saved:
+        assert torch.equal(saved[key], resumed[key]), key
+    # averaging from an epoch the run does not have: a one-line error, nothing written
+    code, err = run(capsys, *common[:-4], "--swa", 5, "--epochs", 3, "--logdir", tmp_path / "c")
+    assert code == 2 and "--swa 5" in err and not (tmp_path / "c").exists()
+
+
 def test_learns_writer_identity(capsys, tmp_path, tiny_dataset):
     """Proof that it learns: 12 epochs of SigNet-thin on 8 synthetic writers (chance = 12.5 %)."""
     code, err = run(capsys, "--model", "signet_thin", "--epochs", 12, "--batch-size", 16, "--lr", 0.01,
