@@ -195,14 +195,16 @@ def test_learns_writer_identity(capsys, tmp_path, tiny_dataset):
 
 
 def test_torchrun_two_cpu_processes(tmp_path, tiny_dataset):
+    """Two gloo processes: a plain epoch, then one with weight averaging (--swa 2)."""
     logdir = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "sigver.featurelearning.train", *FAST, "--batch-size", "8", "--dataset-path", str(tiny_dataset),
-           "--users", "0", "8", "--logdir", str(logdir)]
+           "--users", "0", "8", "--logdir", str(logdir), "--epochs", "2", "--swa", "2"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("args.json", "log.jsonl", "model_best.pth", "model_last.pth", "training_state.pth"):
         assert (logdir / name).is_file(), name
     model, cls, _, meta = load_checkpoint(logdir / "model_last.pth")
     assert cls.out_features == 8 and meta["training_args"]["model"] == "signet_thin"
-    assert len((logdir / "log.jsonl").read_text().splitlines()) == 1
+    log = [json.loads(line) for line in (logdir / "log.jsonl").read_text().splitlines()]
+    assert [r.get("averaged_epochs") for r in log] == [None, 1]
