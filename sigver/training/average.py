@@ -88,8 +88,6 @@ class WeightAverage:
         self.refresh_batchnorm = refresh_batchnorm
         self.count = 0
         self.mean: Dict[str, Dict[str, torch.Tensor]] = {}
-        #: the mean's BatchNorm statistics (and any other buffers) after the last refresh
-        self.buffers: Dict[str, Dict[str, torch.Tensor]] = {}
 
     def active(self, epoch: int) -> bool:
         return epoch >= self.start
@@ -113,15 +111,13 @@ class WeightAverage:
                     mean[key].add_(p.detach().float() - mean[key], alpha=1.0 / self.count)
 
     @torch.no_grad()
-    def _load(self, source: Mapping[str, Mapping[str, torch.Tensor]], buffers: bool) -> None:
+    def _load(self, params: Mapping[str, Mapping[str, torch.Tensor]],
+              buffers: Optional[Mapping[str, Mapping[str, torch.Tensor]]] = None) -> None:
+        """Copy ``params`` (and ``buffers``: module name -> tensor name -> tensor) into the modules."""
         for name, module in self.modules.items():
-            params = dict(module.named_parameters())
-            for key, value in source.get(name, {}).items():
-                if key in params:
-                    params[key].copy_(value)
-            if buffers:
-                named = dict(module.named_buffers())
-                for key, value in self.buffers.get(name, {}).items():
+            for source, named in ((params, dict(module.named_parameters())),
+                                  (buffers or {}, dict(module.named_buffers()))):
+                for key, value in source.get(name, {}).items():
                     named[key].copy_(value)
 
     def _snapshot(self, buffers: bool = False) -> Dict[str, Dict[str, torch.Tensor]]:
@@ -140,24 +136,17 @@ class WeightAverage:
         self.update()
         trained, trained_buffers = self._snapshot(), self._snapshot(buffers=True)
         try:
-            self._load(self.mean, buffers=False)
+            self._load(self.mean)
             if self.refresh_batchnorm is not None:
                 self.refresh_batchnorm()
-            self.buffers = self._snapshot(buffers=True)
             yield True
         finally:
-            self._load(trained, buffers=False)
-            with torch.no_grad():
-                for name, module in self.modules.items():
-                    named = dict(module.named_buffers())
-                    for key, value in trained_buffers[name].items():
-                        named[key].copy_(value)
+            self._load(trained, trained_buffers)
 
     def state_dict(self) -> Dict[str, Any]:
-        return {"start": self.start, "lr": self.lr, "count": self.count, "mean": self.mean,
-                "buffers": self.buffers}
+        """The mean and its count (what ``--resume`` needs; the BatchNorm statistics are re-estimated)."""
+        return {"start": self.start, "lr": self.lr, "count": self.count, "mean": self.mean}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.count = int(state["count"])
         self.mean = {n: dict(v) for n, v in state["mean"].items()}
-        self.buffers = {n: dict(v) for n, v in state.get("buffers", {}).items()}
