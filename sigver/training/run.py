@@ -30,8 +30,9 @@ from ..outputs import OutputError, check_output
 from ..validation import changed_arguments, float_in
 from .loop import LOG_FILE, STATE_FILE, TrainingError, TrainLoop, write_run_info
 
-__all__ = ["add_run_arguments", "add_sgd_arguments", "add_swa_arguments", "make_weight_average", "lr_decay_times", "check_run_folder", "distributed",
-           "distributed_run", "sgd_step_lr", "args_record", "make_run_logger", "resume_run", "run_loop",
+__all__ = ["add_run_arguments", "add_sgd_arguments", "add_swa_arguments", "make_weight_average", "lr_decay_times",
+           "check_run_folder", "distributed", "distributed_run", "sgd_step_lr", "args_record", "make_run_logger",
+           "resume_run", "run_loop",
            "fit_run", "log", "check_resume_args", "RESUME_FREE", "RESUME_FIXED"]
 
 
