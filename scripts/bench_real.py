@@ -99,6 +99,9 @@ RECIPES: Dict[str, Dict] = {
         args=["--forg", "--lamb", "0.5", "--swa", "6", "--swa-lr", "1e-3", *FAST], test="binarized",
         note="SigNet-F (lambda 0.5, bf16) with stochastic weight averaging over epochs 6-15 at lr 1e-3 "
              "(no decay), binarised test scans"),
+    "signet-f-0.5-fp32+binarize": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5"], test="binarized",
+        note="SigNet-F with lambda 0.5 in fp32 (no bf16 autocast), binarised test scans"),
     "signet-f-0.9+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.9", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.9 (bf16), binarised test scans"),
     "signet-f-0.5+supcon+binarize": dict(
@@ -127,7 +130,7 @@ TEST_TIME = {"fc1": (["--layer", "fc1"], "features of fc1"),
              "five-crop": (["--crops", "five"], "features averaged over five crops"),
              "fc1+five-crop": (["--layer", "fc1", "--crops", "five"], "fc1 features averaged over five crops")}
 for _base in ("signet-f-0.5+binarize", "signet-f-0.7+binarize", "signet-full-f-0.5+binarize",
-              "signet-f-0.5-swa+binarize", "signet-f-0.5-swa-lr1e-3+binarize"):
+              "signet-f-0.5-swa+binarize", "signet-f-0.5-swa-lr1e-3+binarize", "signet-f-0.5-fp32+binarize"):
     for _suffix, (_flags, _what) in TEST_TIME.items():
         RECIPES[f"{_base}+{_suffix}"] = dict(RECIPES[_base], extract=_flags,
                                              note=f"{RECIPES[_base]['note']}, {_what}")

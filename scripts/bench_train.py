@@ -35,6 +35,7 @@ from sigver.featurelearning.data import DeviceBatches, as_generator  # noqa: E40
 from sigver.featurelearning.features import extract_features  # noqa: E402
 from sigver.featurelearning.loop import TrainLoop  # noqa: E402
 from sigver.featurelearning.models import available_models, create_model, make_heads  # noqa: E402
+from sigver.training.run import native_bf16  # noqa: E402
 
 STORED = (170, 242)
 CROP = (150, 220)
@@ -205,7 +206,8 @@ def main(argv=None) -> int:
 
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
-          f"{gpu or 'no GPU'}; torch {torch.__version__}; device {device}")
+          f"{gpu or 'no GPU'}; torch {torch.__version__}; device {device}; native bf16: "
+          f"{ {True: 'yes', False: 'no', None: 'unknown'}[native_bf16(device)]}")
     print(f"model {args.model}, {args.images} images {STORED[0]}x{STORED[1]} -> crops {CROP[0]}x{CROP[1]}, "
           f"batch {args.batch_size}; ours: amp={args.amp} channels_last={args.channels_last}")
 

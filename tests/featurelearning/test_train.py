@@ -13,6 +13,7 @@ from sigver.featurelearning.data import DeviceBatches
 from sigver.featurelearning.models import create_model, make_heads
 from sigver.featurelearning.train import build_parser, evaluate_split, main
 from sigver.preprocessing.process_dataset import process_dataset
+from sigver.training.run import native_bf16
 from sigver.wd.metrics import writer_separation
 
 from .conftest import N_WRITERS
@@ -71,6 +72,8 @@ def test_signet_f_run_files_and_checkpoint(capsys, tmp_path, tiny_dataset, loss_
                     "--loss-type", loss_type, "--logdir", logdir, "--amp", "--channels-last", "--compile")
     assert code == 0, err
     assert "--compile: ignored on CPU" in err
+    # --amp on a CPU known to lack native bf16 is said once (it runs, slower than fp32); not said otherwise
+    assert ("warning: --amp on a CPU without native bfloat16" in err) == (native_bf16("cpu") is False)
     for name in ("args.json", "log.jsonl", "model_best.pth", "model_last.pth", "model_best.json",
                  "training_state.pth"):
         assert (logdir / name).is_file(), name
