@@ -26,7 +26,10 @@ loop run restarts). It can run in the background::
 
 An ensemble row (``...+ensemble3``, seed s) stands on the models of its base recipe's seeds s, s+1, s+2
 (trained and evaluated as their own runs): their features side by side, the SVM's gamma divided by 3; its
-training time is the three models'.
+training time is the three models'. A distilled row (``...-kd3...``) trains its teachers first (its base
+recipe's models of the seeds it names, as that recipe's runs) and then one model with ``--teacher``; its
+training time is the teachers' and its own. A row with ``epochs_x`` trains that many times ``--epochs`` and
+is compared with the baseline trained as long (``original-loop-2x``).
 
 ``--quick`` is a shortened version for a check (2 epochs, one seed, 2 folds). ``--train-data`` and
 ``--test-data`` take dataset files instead of the real sets (the tests use tiny synthetic ones).
@@ -102,6 +105,25 @@ RECIPES: Dict[str, Dict] = {
     "signet-f-0.5-fp32+binarize": dict(
         trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5"], test="binarized",
         note="SigNet-F with lambda 0.5 in fp32 (no bf16 autocast), binarised test scans"),
+    # twice the epoch budget (``epochs_x``: a multiple of --epochs, so --quick shortens it too); such a row is
+    # compared with the baseline trained as long (``baseline``)
+    "original-loop-2x": dict(trainer="reference", model="signet_thin", args=["--val-mode", "train"], epochs_x=2,
+                             note="the original procedure (the baseline's loop) at twice the epochs: its learning "
+                                  "rate steps at 1/3 and 2/3 of them, as the original's"),
+    "original-loop-2x+binarize": dict(
+        trainer="reference", model="signet_thin", args=["--val-mode", "train"], epochs_x=2, test="binarized",
+        baseline="original-loop-2x", note="the original procedure at twice the epochs, binarised test scans"),
+    "signet-f-0.5-2x+binarize": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", *FAST], epochs_x=2,
+        baseline="original-loop-2x", test="binarized",
+        note="SigNet-F with lambda 0.5 (bf16) at twice the epochs, binarised test scans"),
+    # knowledge distillation from an ensemble (``teachers``: a recipe and the seeds of its models, trained first
+    # as that recipe's runs): the student costs its own training plus the teachers'
+    "signet-f-0.5-kd3+binarize": dict(
+        trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.5", *FAST],
+        teachers=("signet-f-0.5+binarize", (7, 8, 9)), test="binarized",
+        note="SigNet-F with lambda 0.5 (bf16) distilled from three SigNet-F 0.5 models (seeds 7-9: --teacher, "
+             "weight 1, temperature 4), binarised test scans"),
     "signet-f-0.9+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.9", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.9 (bf16), binarised test scans"),
     "signet-f-0.5+supcon+binarize": dict(
@@ -130,7 +152,8 @@ TEST_TIME = {"fc1": (["--layer", "fc1"], "features of fc1"),
              "five-crop": (["--crops", "five"], "features averaged over five crops"),
              "fc1+five-crop": (["--layer", "fc1", "--crops", "five"], "fc1 features averaged over five crops")}
 for _base in ("signet-f-0.5+binarize", "signet-f-0.7+binarize", "signet-full-f-0.5+binarize",
-              "signet-f-0.5-swa+binarize", "signet-f-0.5-swa-lr1e-3+binarize", "signet-f-0.5-fp32+binarize"):
+              "signet-f-0.5-swa+binarize", "signet-f-0.5-swa-lr1e-3+binarize", "signet-f-0.5-fp32+binarize",
+              "signet-f-0.5-2x+binarize", "signet-f-0.5-kd3+binarize", "original-loop-2x+binarize"):
     for _suffix, (_flags, _what) in TEST_TIME.items():
         RECIPES[f"{_base}+{_suffix}"] = dict(RECIPES[_base], extract=_flags,
                                              note=f"{RECIPES[_base]['note']}, {_what}")
@@ -240,32 +263,51 @@ def train_dir(args, recipe: str, seed: int) -> Path:
     test) share it."""
     spec = RECIPES[recipe]
     key = "_".join([spec["trainer"], spec["model"], *[a.lstrip("-") for a in spec["args"]]]
-                   + (["synthetic"] if spec.get("train") == "train+synthetic" else []))
+                   + (["synthetic"] if spec.get("train") == "train+synthetic" else [])
+                   + ([f"epochs{epochs(args, recipe)}"] if spec.get("epochs_x", 1) != 1 else [])
+                   + ([f"teachers{'-'.join(map(str, spec['teachers'][1]))}"] if "teachers" in spec else []))
     return args.out / "train" / key / f"seed{seed}"
+
+
+def epochs(args, recipe: str) -> int:
+    """The recipe's epoch budget: ``--epochs`` times its ``epochs_x`` (1 unless it says otherwise)."""
+    return args.epochs * RECIPES[recipe].get("epochs_x", 1)
+
+
+def baseline_of(recipe: str) -> str:
+    """The row a recipe's "vs baseline" ratio is taken against: the baseline trained for as many epochs."""
+    return RECIPES.get(recipe, {}).get("baseline", BASELINE)
+
+
+def teacher_runs(recipe: str) -> List[Tuple[str, int]]:
+    """The (recipe, seed) runs a distilled recipe learns from (none for the others)."""
+    base, seeds = RECIPES[recipe].get("teachers", (None, ()))
+    return [(base, s) for s in seeds]
 
 
 def train(args, recipe: str, seed: int, train_data: Path, n_train: int, env) -> Path:
     spec = RECIPES[recipe]
+    teachers = [train(args, base, s, train_data, n_train, env) for base, s in teacher_runs(recipe)]
     tdir = train_dir(args, recipe, seed)
     with _LOCKS_GUARD:
         lock = _LOCKS.setdefault(str(tdir), threading.Lock())
     with lock:
-        return _train(args, recipe, seed, tdir, spec, train_data, n_train, env)
+        return _train(args, recipe, seed, tdir, spec, train_data, n_train, env, teachers)
 
 
-def _train(args, recipe, seed, tdir: Path, spec, train_data: Path, n_train: int, env) -> Path:
+def _train(args, recipe, seed, tdir: Path, spec, train_data: Path, n_train: int, env, teachers) -> Path:
     done = tdir / "DONE.json"
     model = tdir / "model_last.pth"
     if done.exists() and model.exists():
         return model
     tdir.mkdir(parents=True, exist_ok=True)
     common = ["--dataset-path", str(train_data), "--users", "0", str(n_train), "--model", spec["model"],
-              "--epochs", str(args.epochs), "--seed", str(seed), "--logdir", str(tdir)]
+              "--epochs", str(epochs(args, recipe)), "--seed", str(seed), "--logdir", str(tdir)]
     if spec["trainer"] == "reference":
         cmd = [sys.executable, str(REPO / "scripts" / "reference_train.py"), *common, *spec["args"]]
     else:
         cmd = [sys.executable, "-m", "sigver.featurelearning.train", *common, "--device", args.device,
-               "--no-progress", *spec["args"]]
+               "--no-progress", *spec["args"], *(["--teacher", *map(str, teachers)] if teachers else [])]
         if (tdir / "training_state.pth").exists():
             cmd.append("--resume")
             log(f"{recipe} seed {seed}: resuming")
@@ -384,11 +426,14 @@ def collect(args) -> Dict[str, Dict]:
             wd = load_json(run_dir / "wd.json")
             wi = load_json(run_dir / "wi.json") if (run_dir / "wi.json").exists() else None
             seconds, ips = 0.0, []
-            for base, s in members(recipe, seed):  # an ensemble: its members' training, added up
+            # an ensemble: its members' training, added up; a distilled model: its teachers' too
+            mine = members(recipe, seed)
+            for base, s in [*mine, *teacher_runs(recipe)]:
                 tdir = train_dir(args, base, s)
                 seconds += json.loads((tdir / "DONE.json").read_text())["seconds"]
-                ips += [json.loads(line).get("train_images_per_s")
-                        for line in (tdir / "log.jsonl").read_text().splitlines() if line.strip()]
+                if (base, s) in mine:  # images/s: the row's own models
+                    ips += [json.loads(line).get("train_images_per_s")
+                            for line in (tdir / "log.jsonl").read_text().splitlines() if line.strip()]
             ips = [v for v in ips if v]
             rows.append({
                 "seed": seed,
@@ -401,6 +446,7 @@ def collect(args) -> Dict[str, Dict]:
         if rows:
             table[recipe] = {"note": RECIPES[recipe]["note"], "model": RECIPES[recipe]["model"],
                              "flags": RECIPES[recipe]["args"], "extract": RECIPES[recipe].get("extract", []),
+                             "epochs": epochs(args, recipe),
                              "seeds": rows, "summary": summarize(rows)}
     return include_previous(table, args.include) if args.include else table
 
@@ -460,10 +506,10 @@ def markdown(table, args) -> str:
         "| train s | img/s | vs baseline |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    base = table.get(BASELINE, {}).get("summary", {}).get("wd_EER_userthresholds", {}).get("mean")
     for recipe, t in table.items():
         s = t["summary"]
         e = s["wd_EER_userthresholds"]
+        base = table.get(baseline_of(recipe), {}).get("summary", {}).get("wd_EER_userthresholds", {}).get("mean")
         ratio = f"{e['mean'] / base:.2f}x" if base and e["mean"] is not None else "-"
         lines.append(
             f"| `{recipe}` | {s['n_seeds']} | {pct(e)} ({100 * e['seed_std']:.2f}) | {pct(s['wd_EER'])} | "
@@ -473,7 +519,9 @@ def markdown(table, args) -> str:
     lines.append("")
     for recipe, t in table.items():
         extract = f"; extract {' '.join(t['extract'])}" if t.get("extract") else ""
-        lines.append(f"- `{recipe}`: {t['note']} ({t['model']} {' '.join(t['flags'])}{extract})")
+        budget = f"; {t['epochs']} epochs" if t.get("epochs", args.epochs) != args.epochs else ""
+        against = f"; compared with `{baseline_of(recipe)}`" if baseline_of(recipe) != BASELINE else ""
+        lines.append(f"- `{recipe}`: {t['note']} ({t['model']} {' '.join(t['flags'])}{extract}{budget}){against}")
     return "\n".join(lines) + "\n"
 
 

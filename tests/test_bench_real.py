@@ -18,12 +18,13 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
     cmd = [sys.executable, str(REPO / "scripts" / "bench_real.py"), "--quick", "--out", str(out),
            "--train-data", str(train), "--test-data", str(test), "--parallel", "1",
            "--recipes", "original-loop", "sigver-train", "binarize", "signet-f-0.7+binarize+fc1+five-crop",
-           "signet-f-0.5+binarize+fc1+ensemble3"]
+           "signet-f-0.5+binarize+fc1+ensemble3", "signet-f-0.5-2x+binarize", "signet-f-0.5-kd3+binarize"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((out / "results.json").read_text())
     assert set(result["recipes"]) == {"original-loop", "sigver-train", "binarize",
-                                      "signet-f-0.7+binarize+fc1+five-crop", "signet-f-0.5+binarize+fc1+ensemble3"}
+                                      "signet-f-0.7+binarize+fc1+five-crop", "signet-f-0.5+binarize+fc1+ensemble3",
+                                      "signet-f-0.5-2x+binarize", "signet-f-0.5-kd3+binarize"}
     for recipe, table in result["recipes"].items():
         assert table["summary"]["n_seeds"] == 1
         (row,) = table["seeds"]
@@ -42,8 +43,22 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
             assert str(f["crops"]) == ("five" if "five" in recipe else "center")
     # 'binarize' trains as 'sigver-train' (only its test set differs): one training run for both
     # (and the ensemble's three SigNet-F 0.5 models are seeds 1-3 of that recipe)
-    assert len(list((out / "train").glob("*/seed1/model_last.pth"))) == 4
-    assert len(list((out / "train").glob("*lamb_0.5*/seed*/model_last.pth"))) == 3
+    # (+ the 2x and the distilled runs of seed 1, the distillation's teachers are seeds 7-9 of SigNet-F 0.5)
+    assert len(list((out / "train").glob("*/seed1/model_last.pth"))) == 6
+    assert len(list((out / "train").glob("*lamb_0.5_amp_channels-last/seed*/model_last.pth"))) == 6
+    # twice the epochs (--quick: 2 x 2), its ratio against the baseline trained as long (not run here: "-")
+    assert result["recipes"]["signet-f-0.5-2x+binarize"]["epochs"] == 4
+    (log2x,) = (out / "train").glob("*epochs4/seed1/log.jsonl")
+    assert len(log2x.read_text().splitlines()) == 4
+    assert "| `signet-f-0.5-2x+binarize` | 1 |" in (out / "results.md").read_text()
+    assert "compared with `original-loop-2x`" in (out / "results.md").read_text()
+    # the distilled model learnt from the three teachers; its training time counts theirs
+    (kd_dir,) = (out / "train").glob("*teachers7-8-9/seed1")
+    assert "distilling from 3 teacher(s)" in (kd_dir / "train.log").read_text()
+    kd_seconds = [json.loads(p.read_text())["seconds"] for p in
+                  [kd_dir / "DONE.json", *(out / "train").glob("*lamb_0.5_amp_channels-last/seed[789]/DONE.json")]]
+    assert result["recipes"]["signet-f-0.5-kd3+binarize"]["seeds"][0]["train_seconds"] == pytest.approx(
+        sum(kd_seconds))
     ensemble = out / "runs" / "signet-f-0.5+binarize+fc1+ensemble3" / "seed1"
     with np.load(ensemble / "features.npz") as f, \
             np.load(out / "runs" / "signet-f-0.5+binarize+fc1" / "seed3" / "features.npz") as member:
@@ -51,7 +66,8 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
         np.testing.assert_array_equal(f["features"][:, -member["features"].shape[1]:], member["features"])
     assert json.loads((ensemble / "wd.json").read_text())["args"]["svm_gamma"] == pytest.approx(2 ** -11 / 3)
     row = result["recipes"]["signet-f-0.5+binarize+fc1+ensemble3"]["seeds"][0]
-    member_seconds = [json.loads(p.read_text())["seconds"] for p in (out / "train").glob("*lamb_0.5*/seed*/DONE.json")]
+    member_seconds = [json.loads(p.read_text())["seconds"]
+                      for p in (out / "train").glob("*lamb_0.5_amp_channels-last/seed[123]/DONE.json")]
     assert row["train_seconds"] == pytest.approx(sum(member_seconds))  # the three models' training
     md = (out / "results.md").read_text()
     assert "| `original-loop` | 1 |" in md and "1.00x" in md

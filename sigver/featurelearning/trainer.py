@@ -30,7 +30,7 @@ from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss
 from .models import INPUT_SIZE, available_models, create_model, make_heads
 
 __all__ = ["build_parser", "prepare_data", "evaluate_split", "training_step", "run", "TrainContext", "Net",
-           "VAL_FRACTION"]
+           "Teachers", "VAL_FRACTION"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -76,6 +76,16 @@ def build_parser(prog: str = "python -m sigver.featurelearning.train",
     metric.add_argument("--group-size", type=positive_int, default=None, metavar="K",
                         help="draw batches writer-grouped, K signatures of a writer together (default: 4 with "
                              "--supcon, else 1: plain shuffling as the original)")
+    kd = p.add_argument_group("distillation from trained models (not in the original)")
+    kd.add_argument("--teacher", nargs="+", default=None, metavar="PTH",
+                    help="learn also from these trained checkpoints (one, or several: an ensemble) of the same "
+                         "writers: WEIGHT x T^2 x KL(teachers' mean writer distribution at temperature T || "
+                         "the model's) on the genuine signatures of each batch, added to the loss; the "
+                         "teachers see the same crops")
+    kd.add_argument("--kd-weight", type=float_in(0), default=1.0, metavar="WEIGHT",
+                    help="weight of the distillation term (default: 1)")
+    kd.add_argument("--kd-temperature", type=float_in(0, low_open=True), default=4.0, metavar="T",
+                    help="softmax temperature of the distillation term (default: 4)")
     add_swa_arguments(p)
     add_run_arguments(p, seed=42)
     return p
@@ -162,7 +172,8 @@ def evaluate_split(model: nn.Module, classification: nn.Module, forg_layer: Opti
 
 def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[float] = None,
                   loss_type: str = "L2", supcon: float = 0.0,
-                  supcon_temperature: float = 0.1) -> Dict[str, torch.Tensor]:
+                  supcon_temperature: float = 0.1, teachers: Optional["Teachers"] = None,
+                  kd_weight: float = 1.0) -> Dict[str, torch.Tensor]:
     """Forward and loss of one training batch (the ``step`` of :class:`TrainLoop`).
 
     Parameters
@@ -175,12 +186,16 @@ def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[floa
     supcon, supcon_temperature
         Weight and temperature of the supervised contrastive term (:func:`supcon_loss`, ``--supcon``); with
         a weight > 0, ``net`` must also return the features (``Net(..., return_features=True)``).
+    teachers, kd_weight
+        Distillation (``--teacher``, ``--kd-weight``): ``kd_weight`` x :meth:`Teachers.loss` on the genuine
+        samples of the batch is added to the loss.
 
     Returns
     -------
     dict
         ``loss``, ``acc`` (writer accuracy; on genuine samples under SigNet-F) and with ``forg`` the terms of
-        :func:`signet_f_loss` and ``forg_acc``; with ``supcon``: ``supcon_loss``.
+        :func:`signet_f_loss` and ``forg_acc``; with ``supcon``: ``supcon_loss``; with ``teachers``:
+        ``kd_loss``.
     """
     xb, yb, fb = batch
     logits, forg_logits, *rest = net(xb)
@@ -199,7 +214,66 @@ def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[floa
             raise ValueError("supcon > 0 needs a net that returns the features (Net(..., return_features=True))")
         out["supcon_loss"] = supcon_loss(rest[0], yb, fb, supcon_temperature)
         out["loss"] = out["loss"] + supcon * out["supcon_loss"]
+    if teachers is not None:
+        out["kd_loss"] = teachers.loss(xb, logits, fb == 0)
+        out["loss"] = out["loss"] + kd_weight * out["kd_loss"]
     return out
+
+
+class Teachers:
+    """Trained models whose writer distribution a new model learns from (``--teacher``; Hinton et al.'s
+    knowledge distillation, with several teachers: their ensemble).
+
+    The teachers' writer heads must cover the training writers in the same order: each checkpoint's sidecar
+    ``writer_ids`` must equal those of the run (a checkpoint without them must at least have as many classes).
+
+    Parameters
+    ----------
+    paths : list of str
+        Checkpoints (``model_last.pth`` of ``featurelearning.train`` runs on the same ``--users``).
+    writer_ids : list
+        The run's writer id of each class.
+    temperature : float
+    device : torch.device
+    channels_last : bool
+    """
+
+    def __init__(self, paths, writer_ids, temperature: float, device: torch.device, channels_last: bool = False):
+        self.temperature = float(temperature)
+        self.members = []
+        for path in paths:
+            loaded = load_checkpoint(path, device=device)
+            head = loaded.classification_layer
+            n = None if head is None else head.out_features
+            if n != len(writer_ids):
+                raise TrainingError(f"--teacher {path}: its writer head has {n} classes, the training writers "
+                                    f"are {len(writer_ids)}; give checkpoints trained on the same --users")
+            theirs = loaded.metadata.get("writer_ids")
+            if theirs is not None and [str(w) for w in theirs] != [str(w) for w in writer_ids]:
+                raise TrainingError(f"--teacher {path}: trained on other writers (or in another order) than "
+                                    f"--users gives here; give checkpoints trained on the same dataset and --users")
+            if channels_last:
+                loaded.model.to(memory_format=torch.channels_last)
+            for p in [*loaded.model.parameters(), *head.parameters()]:
+                p.requires_grad_(False)
+            self.members.append((loaded.model.eval(), head.eval()))
+
+    @torch.no_grad()
+    def target_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``T log(mean_k softmax(z_k / T))``: logits whose softmax at temperature T is the teachers' mean
+        distribution (the plain logits of a single teacher)."""
+        t = self.temperature
+        logp = torch.stack([torch.log_softmax(head(model(x)).float() / t, dim=1) for model, head in self.members])
+        return t * (torch.logsumexp(logp, dim=0) - np.log(len(self.members)))
+
+    def loss(self, x: torch.Tensor, logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """``T^2 KL(teachers || model)`` at temperature T over the samples ``keep`` (0 when there are none)."""
+        from ..distillation.losses import kl_to_teacher
+
+        if not bool(keep.any()):
+            return logits.sum() * 0.0
+        target = self.target_logits(x[keep])
+        return self.temperature ** 2 * kl_to_teacher(logits[keep], target, self.temperature)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -214,6 +288,8 @@ def _check_args(args) -> None:
     if args.resume is not None and args.checkpoint and not args.test:
         raise TrainingError("--resume and --checkpoint exclude each other: --resume continues a run from its "
                             "training state, --checkpoint starts a new one from a model")
+    if getattr(args, "teacher", None) and args.test:
+        raise TrainingError("--teacher is for training; leave it out with --test")
     if args.dataset_path is None:
         raise TrainingError("--dataset-path is required (a .npz from `python -m sigver.preprocessing."
                             "process_dataset` or `python -m sigver.datasets.synthetic --npz FILE`)")
@@ -317,6 +393,12 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
         else:
             log("--compile: ignored on CPU", is_main)
 
+    teachers = (Teachers(args.teacher, writer_ids, args.kd_temperature, device, args.channels_last)
+                if getattr(args, "teacher", None) else None)
+    if teachers is not None:
+        log(f"distilling from {len(teachers.members)} teacher(s) (weight {args.kd_weight}, temperature "
+            f"{args.kd_temperature})", is_main)
+
     augment_gen = as_generator(args.seed + 2)
     augmenter = Augmenter(args.augment, augment_gen) if getattr(args, "augment", "none") != "none" else None
 
@@ -324,7 +406,7 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
         if augmenter is not None:
             batch = augmenter(batch)
         return training_step(net, batch, args.forg, args.lamb, args.loss_type, args.supcon,
-                             args.supcon_temperature)
+                             args.supcon_temperature, teachers, getattr(args, "kd_weight", 1.0))
 
     context = None
     if make_step is not None:
@@ -359,8 +441,8 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
         train_batches=lambda epoch: train_data.train_batches(args.batch_size, data_gen, rank, world, group),
         num_batches=lambda epoch: train_data.num_batches(args.batch_size, rank, world),
         step=step, evaluate=evaluate, save_model=save_model, logdir=args.logdir, epochs=args.epochs,
-        generators={"data": data_gen, "augment": augment_gen}, monitor="val_acc", mode="max", grad_clip_value=10.0, amp=args.amp,
-        device=device, progress=args.progress, is_main=is_main, average=average)
+        generators={"data": data_gen, "augment": augment_gen}, monitor="val_acc", mode="max", grad_clip_value=10.0,
+        amp=args.amp, device=device, progress=args.progress, is_main=is_main, average=average)
     if context is not None:
         context.loop = loop
 

@@ -165,6 +165,65 @@ def test_weight_averaging(capsys, tmp_path, tiny_dataset):
     assert code == 2 and "--swa 5" in err and not (tmp_path / "c").exists()
 
 
+def test_teachers_target_is_their_mean_distribution(tmp_path, tiny_dataset, capsys):
+    """Teachers: one teacher's target is its own distribution, several give the mean of theirs (at T)."""
+    from sigver.featurelearning.trainer import Teachers
+
+    common = [*FAST, "--dataset-path", tiny_dataset, "--users", 0, 4]
+    for seed in (1, 2):
+        assert run(capsys, *common, "--seed", seed, "--logdir", tmp_path / f"t{seed}")[0] == 0
+    paths = [tmp_path / f"t{seed}" / "model_last.pth" for seed in (1, 2)]
+    ids = load_checkpoint(paths[0]).metadata["writer_ids"]
+    x = torch.rand(5, 1, 150, 220)
+    for t in (1.0, 4.0):
+        both = Teachers(paths, ids, t, torch.device("cpu"))
+        probs = [torch.softmax(head(model(x)) / t, 1) for model, head in both.members]
+        assert torch.allclose(torch.softmax(both.target_logits(x) / t, 1), (probs[0] + probs[1]) / 2, atol=1e-6)
+        one = Teachers(paths[:1], ids, t, torch.device("cpu"))
+        z = one.members[0][1](one.members[0][0](x))
+        keep = torch.tensor([True, False, True, True, True])
+        assert float(one.loss(x, z, keep)) == pytest.approx(0, abs=1e-6)  # the teacher itself: nothing to learn
+        assert float(one.loss(x, torch.zeros_like(z), keep)) > 0
+        assert float(one.loss(x, z, torch.zeros(5, dtype=torch.bool))) == 0  # no genuine sample in the batch
+
+
+def test_distillation_run(capsys, tmp_path, tiny_dataset):
+    """--teacher: the term is logged and pulls the model towards the teachers; teachers of other writers are a
+    one-line error before anything is written."""
+    from sigver.featurelearning.trainer import Teachers
+
+    common = ["--model", "signet_thin", "--batch-size", 16, "--device", "cpu", "--no-progress",
+              "--dataset-path", tiny_dataset, "--users", 0, 4, "--forg", "--lamb", 0.5]
+    teachers = []
+    for seed in (1, 2):
+        assert run(capsys, *common, "--epochs", 2, "--seed", seed, "--logdir", tmp_path / f"t{seed}")[0] == 0
+        teachers.append(tmp_path / f"t{seed}" / "model_last.pth")
+    kl = {}
+    for weight in (0, 20):
+        logdir = tmp_path / f"kd{weight}"
+        code, err = run(capsys, *common, "--epochs", 2, "--seed", 3, "--logdir", logdir, "--teacher", *teachers,
+                        "--kd-weight", weight, "--kd-temperature", 2, "--amp", "--channels-last")
+        assert code == 0 and "distilling from 2 teacher(s)" in err, err
+        record = json.loads((logdir / "log.jsonl").read_text().splitlines()[-1])
+        assert np.isfinite(record["train_kd_loss"]) and record["train_kd_loss"] >= 0
+        assert json.loads((logdir / "args.json").read_text())["args"]["teacher"] == [str(t) for t in teachers]
+        student = load_checkpoint(logdir / "model_last.pth")
+        ens = Teachers(teachers, student.metadata["writer_ids"], 2.0, torch.device("cpu"))
+        x = torch.from_numpy(load_dataset(tiny_dataset).x[:40, :, 10:160, 11:231]).float() / 255
+        with torch.no_grad():
+            z = student.classification_layer(student.model(x))
+            kl[weight] = float(ens.loss(x, z, torch.ones(len(x), dtype=torch.bool)))
+    assert kl[20] < kl[0], kl
+    # teachers trained on other writers: refused, the run folder left empty
+    code, err = run(capsys, *common[:-6], "--users", 2, 6, "--epochs", 1, "--logdir", tmp_path / "bad",
+                    "--teacher", teachers[0])
+    assert code == 2 and "--teacher" in err and "other writers" in err, err
+    assert not (tmp_path / "bad" / "log.jsonl").exists()
+    code, err = run(capsys, *common, "--test", "--checkpoint", teachers[0], "--teacher", teachers[0],
+                    "--logdir", tmp_path / "t")
+    assert code == 2 and "--teacher" in err
+
+
 def test_learns_writer_identity(capsys, tmp_path, tiny_dataset):
     """Proof that it learns: 12 epochs of SigNet-thin on 8 synthetic writers (chance = 12.5 %)."""
     code, err = run(capsys, "--model", "signet_thin", "--epochs", 12, "--batch-size", 16, "--lr", 0.01,
