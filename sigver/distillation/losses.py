@@ -17,42 +17,13 @@ outputs, the first ``C_t`` of them the teacher's classes.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
+from ..featurelearning.losses import check_temperature, kl_to_teacher  # KL to a teacher: one place
+
 __all__ = ["kl_to_teacher", "distillation_loss", "continual_loss", "preservation_loss", "feature_loss",
            "js_divergence"]
-
-
-def _check_temperature(temperature: float) -> float:
-    t = float(temperature)
-    if not (t > 0 and math.isfinite(t)):
-        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
-    return t
-
-
-def kl_to_teacher(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
-                  ) -> torch.Tensor:
-    """``sum_c q_c (log q_c - log p_c)`` averaged over the batch, ``q = softmax(t/T)``, ``p = softmax(s/T)``.
-
-    Parameters
-    ----------
-    student_logits, teacher_logits : Tensor of float, shape (B, C)
-    temperature : float, default 1
-
-    Returns
-    -------
-    Tensor, scalar (>= 0)
-    """
-    t = _check_temperature(temperature)
-    if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student and teacher logits differ in shape: {tuple(student_logits.shape)} vs "
-                         f"{tuple(teacher_logits.shape)}")
-    log_p = F.log_softmax(student_logits.float() / t, dim=1)
-    log_q = F.log_softmax(teacher_logits.float().detach() / t, dim=1)
-    return F.kl_div(log_p, log_q, reduction="batchmean", log_target=True)
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0,
@@ -112,7 +83,7 @@ def js_divergence(logits_a: torch.Tensor, logits_b: torch.Tensor, temperature: f
     -------
     Tensor, shape (B,)
     """
-    t = _check_temperature(temperature)
+    t = check_temperature(temperature)
     p = F.softmax(logits_a.float() / t, dim=1)
     q = F.softmax(logits_b.float() / t, dim=1)
     m = (0.5 * (p + q)).clamp_min(1e-12).log()

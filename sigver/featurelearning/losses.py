@@ -12,6 +12,9 @@
   in the batch and pushed from everything else, the skilled forgeries of that writer included (hard
   negatives). Forgeries are never positives.
 
+- Knowledge distillation (``kl_to_teacher``, ``--teacher``; also the distillation stage's ``L_d``): KL from a
+  teacher's writer distribution to the model's at a temperature.
+
 The forgery target is ``yforg > 0``: skilled (1) and simple (2) forgeries are both positives (the original
 would have fed a target of 2 to the BCE, docs/compatibility.md).
 """
@@ -19,10 +22,13 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOSS_TYPES", "signet_loss", "signet_f_loss", "supcon_loss", "classification_stats"]
+__all__ = ["LOSS_TYPES", "signet_loss", "signet_f_loss", "supcon_loss", "classification_stats", "kl_to_teacher",
+           "check_temperature"]
 
 #: Accepted values of ``loss_type``.
 LOSS_TYPES = ("L1", "L2")
@@ -155,3 +161,33 @@ def classification_stats(logits: torch.Tensor, y: torch.Tensor, yforg: torch.Ten
         out["forg_loss_sum"] = F.binary_cross_entropy_with_logits(f, target, reduction="sum").double()
         out["forg_correct"] = ((f > 0).float() == target).double().sum()
     return out
+
+
+def check_temperature(temperature: float) -> float:
+    """``temperature`` as a float; ValueError unless it is a positive finite number."""
+    t = float(temperature)
+    if not (t > 0 and math.isfinite(t)):
+        raise ValueError(f"temperature must be a positive number, got {temperature!r}")
+    return t
+
+
+def kl_to_teacher(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0
+                  ) -> torch.Tensor:
+    """``sum_c q_c (log q_c - log p_c)`` averaged over the batch, ``q = softmax(t/T)``, ``p = softmax(s/T)``.
+
+    Parameters
+    ----------
+    student_logits, teacher_logits : Tensor of float, shape (B, C)
+    temperature : float, default 1
+
+    Returns
+    -------
+    Tensor, scalar (>= 0)
+    """
+    t = check_temperature(temperature)
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(f"student and teacher logits differ in shape: {tuple(student_logits.shape)} vs "
+                         f"{tuple(teacher_logits.shape)}")
+    log_p = F.log_softmax(student_logits.float() / t, dim=1)
+    log_q = F.log_softmax(teacher_logits.float().detach() / t, dim=1)
+    return F.kl_div(log_p, log_q, reduction="batchmean", log_target=True)

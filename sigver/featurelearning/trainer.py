@@ -26,7 +26,7 @@ from ..training.run import (add_run_arguments, add_sgd_arguments, add_swa_argume
                             distributed_run, fit_run, log, make_weight_average, sgd_step_lr)
 from .checkpoint import load_checkpoint, resolve_input_size, save_checkpoint
 from .augment import AUGMENTATIONS, Augmenter
-from .losses import LOSS_TYPES, classification_stats, signet_f_loss, signet_loss, supcon_loss
+from .losses import LOSS_TYPES, classification_stats, kl_to_teacher, signet_f_loss, signet_loss, supcon_loss
 from .models import INPUT_SIZE, available_models, create_model, make_heads
 
 __all__ = ["build_parser", "prepare_data", "evaluate_split", "training_step", "run", "TrainContext", "Net",
@@ -268,8 +268,6 @@ class Teachers:
 
     def loss(self, x: torch.Tensor, logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """``T^2 KL(teachers || model)`` at temperature T over the samples ``keep`` (0 when there are none)."""
-        from ..distillation.losses import kl_to_teacher
-
         if not bool(keep.any()):
             return logits.sum() * 0.0
         target = self.target_logits(x[keep])
