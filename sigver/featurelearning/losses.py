@@ -20,9 +20,8 @@ would have fed a target of 2 to the BCE, docs/compatibility.md).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 import math
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F

@@ -261,7 +261,7 @@ class Teachers:
     @torch.no_grad()
     def target_logits(self, x: torch.Tensor) -> torch.Tensor:
         """``T log(mean_k softmax(z_k / T))``: logits whose softmax at temperature T is the teachers' mean
-        distribution (the plain logits of a single teacher)."""
+        distribution (a single teacher's own distribution)."""
         t = self.temperature
         logp = torch.stack([torch.log_softmax(head(model(x)).float() / t, dim=1) for model, head in self.members])
         return t * (torch.logsumexp(logp, dim=0) - np.log(len(self.members)))
