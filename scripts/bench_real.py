@@ -124,6 +124,14 @@ RECIPES: Dict[str, Dict] = {
         teachers=("signet-f-0.5+binarize", (7, 8, 9)), test="binarized",
         note="SigNet-F with lambda 0.5 (bf16) distilled from three SigNet-F 0.5 models (seeds 7-9: --teacher, "
              "weight 1, temperature 4), binarised test scans"),
+    # the same teachers, their fc1 features (concatenated, 3,072 values) learnt through a linear map instead of
+    # their writer distribution: the ensemble's feature space is what its lead at test time comes from
+    "signet-f-0.5-kdf3+binarize": dict(
+        trainer="sigver", model="signet_thin",
+        args=["--forg", "--lamb", "0.5", "--kd-weight", "0", "--kd-features", "1", "--kd-layer", "fc1", *FAST],
+        teachers=("signet-f-0.5+binarize", (7, 8, 9)), test="binarized",
+        note="SigNet-F with lambda 0.5 (bf16) learning the fc1 features of three SigNet-F 0.5 models side by side "
+             "(seeds 7-9: --teacher --kd-features 1 --kd-layer fc1 --kd-weight 0), binarised test scans"),
     "signet-f-0.9+binarize": dict(trainer="sigver", model="signet_thin", args=["--forg", "--lamb", "0.9", *FAST],
                                   test="binarized", note="SigNet-F with lambda 0.9 (bf16), binarised test scans"),
     "signet-f-0.5+supcon+binarize": dict(
@@ -153,7 +161,8 @@ TEST_TIME = {"fc1": (["--layer", "fc1"], "features of fc1"),
              "fc1+five-crop": (["--layer", "fc1", "--crops", "five"], "fc1 features averaged over five crops")}
 for _base in ("signet-f-0.5+binarize", "signet-f-0.7+binarize", "signet-full-f-0.5+binarize",
               "signet-f-0.5-swa+binarize", "signet-f-0.5-swa-lr1e-3+binarize", "signet-f-0.5-fp32+binarize",
-              "signet-f-0.5-2x+binarize", "signet-f-0.5-kd3+binarize", "original-loop-2x+binarize"):
+              "signet-f-0.5-2x+binarize", "signet-f-0.5-kd3+binarize", "signet-f-0.5-kdf3+binarize",
+              "original-loop-2x+binarize"):
     for _suffix, (_flags, _what) in TEST_TIME.items():
         RECIPES[f"{_base}+{_suffix}"] = dict(RECIPES[_base], extract=_flags,
                                              note=f"{RECIPES[_base]['note']}, {_what}")

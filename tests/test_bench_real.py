@@ -18,13 +18,15 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
     cmd = [sys.executable, str(REPO / "scripts" / "bench_real.py"), "--quick", "--out", str(out),
            "--train-data", str(train), "--test-data", str(test), "--parallel", "1",
            "--recipes", "original-loop", "sigver-train", "binarize", "signet-f-0.7+binarize+fc1+five-crop",
-           "signet-f-0.5+binarize+fc1+ensemble3", "signet-f-0.5-2x+binarize", "signet-f-0.5-kd3+binarize"]
+           "signet-f-0.5+binarize+fc1+ensemble3", "signet-f-0.5-2x+binarize", "signet-f-0.5-kd3+binarize",
+           "signet-f-0.5-kdf3+binarize"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads((out / "results.json").read_text())
     assert set(result["recipes"]) == {"original-loop", "sigver-train", "binarize",
                                       "signet-f-0.7+binarize+fc1+five-crop", "signet-f-0.5+binarize+fc1+ensemble3",
-                                      "signet-f-0.5-2x+binarize", "signet-f-0.5-kd3+binarize"}
+                                      "signet-f-0.5-2x+binarize", "signet-f-0.5-kd3+binarize",
+                                      "signet-f-0.5-kdf3+binarize"}
     for recipe, table in result["recipes"].items():
         assert table["summary"]["n_seeds"] == 1
         (row,) = table["seeds"]
@@ -43,8 +45,8 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
             assert str(f["crops"]) == ("five" if "five" in recipe else "center")
     # 'binarize' trains as 'sigver-train' (only its test set differs): one training run for both
     # (and the ensemble's three SigNet-F 0.5 models are seeds 1-3 of that recipe)
-    # (+ the 2x and the distilled runs of seed 1, the distillation's teachers are seeds 7-9 of SigNet-F 0.5)
-    assert len(list((out / "train").glob("*/seed1/model_last.pth"))) == 6
+    # (+ the 2x and the two distilled runs of seed 1, the distillation's teachers are seeds 7-9 of SigNet-F 0.5)
+    assert len(list((out / "train").glob("*/seed1/model_last.pth"))) == 7
     assert len(list((out / "train").glob("*lamb_0.5_amp_channels-last/seed*/model_last.pth"))) == 6
     # twice the epochs (--quick: 2 x 2), its ratio against the baseline trained as long (not run here: "-")
     assert result["recipes"]["signet-f-0.5-2x+binarize"]["epochs"] == 4
@@ -53,8 +55,11 @@ def test_bench_real_quick_on_synthetic_sets(tmp_path_factory, tmp_path):
     assert "| `signet-f-0.5-2x+binarize` | 1 |" in (out / "results.md").read_text()
     assert "compared with `original-loop-2x`" in (out / "results.md").read_text()
     # the distilled model learnt from the three teachers; its training time counts theirs
-    (kd_dir,) = (out / "train").glob("*teachers7-8-9/seed1")
+    (kd_dir,) = (out / "train").glob("*lamb_0.5_amp_channels-last_teachers7-8-9/seed1")
     assert "distilling from 3 teacher(s)" in (kd_dir / "train.log").read_text()
+    (kdf_dir,) = (out / "train").glob("*kd-features_1_kd-layer_fc1*teachers7-8-9/seed1")
+    assert "features of fc1, weight 1.0, 3072 values" in (kdf_dir / "train.log").read_text()
+    assert "train_kd_feature_loss" in (kdf_dir / "log.jsonl").read_text()
     kd_seconds = [json.loads(p.read_text())["seconds"] for p in
                   [kd_dir / "DONE.json", *(out / "train").glob("*lamb_0.5_amp_channels-last/seed[789]/DONE.json")]]
     assert result["recipes"]["signet-f-0.5-kd3+binarize"]["seeds"][0]["train_seconds"] == pytest.approx(

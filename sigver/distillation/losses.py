@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..featurelearning.losses import check_temperature, kl_to_teacher  # KL to a teacher: one place
+from ..featurelearning.losses import check_temperature, feature_loss, kl_to_teacher  # one place each
 
 __all__ = ["kl_to_teacher", "distillation_loss", "continual_loss", "preservation_loss", "feature_loss",
            "js_divergence"]
@@ -57,23 +57,6 @@ def preservation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
                       ) -> torch.Tensor:
     """``L_p``: KL between teacher and student on continual images, over the teacher's ``C_t`` classes."""
     return kl_to_teacher(student_logits[:, :teacher_logits.shape[1]], teacher_logits, temperature)
-
-
-def feature_loss(student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
-    """``L_f``: ``||s - t||^2 / ||t||^2`` per sample, averaged over the batch (0 when equal, 1 for ``s = 0``).
-
-    Parameters
-    ----------
-    student_features : Tensor of float, shape (B, D)
-        Already projected to the teacher's dimension when the two differ.
-    teacher_features : Tensor of float, shape (B, D)
-    """
-    if student_features.shape != teacher_features.shape:
-        raise ValueError(f"student and teacher features differ in shape: {tuple(student_features.shape)} vs "
-                         f"{tuple(teacher_features.shape)}")
-    t = teacher_features.float().detach().flatten(1)
-    d = (student_features.float().flatten(1) - t).pow(2).sum(1)
-    return (d / t.pow(2).sum(1).clamp_min(1e-12)).mean()
 
 
 def js_divergence(logits_a: torch.Tensor, logits_b: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:

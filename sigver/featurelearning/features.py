@@ -11,7 +11,7 @@ from ..cli import default_device
 from .models import INPUT_SIZE
 
 __all__ = ["extract_features", "extract_features_with", "CROPS", "feature_layers", "feature_size",
-           "features_module"]
+           "features_module", "LayerTap"]
 
 #: Test-time crops of :func:`extract_features`: ``center`` (the original's), or ``five`` (the centre and the
 #: four corners, features averaged).
@@ -42,6 +42,36 @@ def feature_size(model: nn.Module, layer: Optional[str] = None) -> int:
         return int(model.feature_space_size)
     features_module(model, layer)  # the one check of the name, with its message
     return int(dict(model.fcs)[layer])
+
+
+class LayerTap:
+    """The output of one fc block of a SigNet-family model, kept at each forward pass of the model (a forward
+    hook): a training step gets an inner layer's features (e.g. ``fc1``) from the same forward pass that gives
+    the model's output, gradients included.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A SigNet-family model.
+    layer : str, optional
+        One of :func:`feature_layers`; default: the model's output (its last fc block).
+    """
+
+    def __init__(self, model: nn.Module, layer: Optional[str] = None):
+        names = feature_layers(model)
+        if layer is None and names:
+            layer = names[-1]
+        features_module(model, layer)  # the one check of the name, with its message
+        self.layer = layer
+        self.output: Optional[torch.Tensor] = None
+        self._handle = getattr(model.fc_layers, layer).register_forward_hook(self._keep)
+
+    def _keep(self, module, inputs, output) -> None:
+        self.output = output
+
+    def remove(self) -> None:
+        """Detach the hook from the model."""
+        self._handle.remove()
 
 
 class _UpTo(nn.Module):

@@ -13,7 +13,8 @@
   negatives). Forgeries are never positives.
 
 - Knowledge distillation (``kl_to_teacher``, ``--teacher``; also the distillation stage's ``L_d``): KL from a
-  teacher's writer distribution to the model's at a temperature.
+  teacher's writer distribution to the model's at a temperature; ``feature_loss`` (``--kd-features``; the
+  distillation stage's ``L_f``): relative squared distance from a model's (mapped) features to a teacher's.
 
 The forgery target is ``yforg > 0``: skilled (1) and simple (2) forgeries are both positives (the original
 would have fed a target of 2 to the BCE, docs/compatibility.md).
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["LOSS_TYPES", "signet_loss", "signet_f_loss", "supcon_loss", "classification_stats", "kl_to_teacher",
-           "check_temperature"]
+           "check_temperature", "feature_loss"]
 
 #: Accepted values of ``loss_type``.
 LOSS_TYPES = ("L1", "L2")
@@ -190,3 +191,20 @@ def kl_to_teacher(student_logits: torch.Tensor, teacher_logits: torch.Tensor, te
     log_p = F.log_softmax(student_logits.float() / t, dim=1)
     log_q = F.log_softmax(teacher_logits.float().detach() / t, dim=1)
     return F.kl_div(log_p, log_q, reduction="batchmean", log_target=True)
+
+
+def feature_loss(student_features: torch.Tensor, teacher_features: torch.Tensor) -> torch.Tensor:
+    """``L_f``: ``||s - t||^2 / ||t||^2`` per sample, averaged over the batch (0 when equal, 1 for ``s = 0``).
+
+    Parameters
+    ----------
+    student_features : Tensor of float, shape (B, D)
+        Already projected to the teacher's dimension when the two differ.
+    teacher_features : Tensor of float, shape (B, D)
+    """
+    if student_features.shape != teacher_features.shape:
+        raise ValueError(f"student and teacher features differ in shape: {tuple(student_features.shape)} vs "
+                         f"{tuple(teacher_features.shape)}")
+    t = teacher_features.float().detach().flatten(1)
+    d = (student_features.float().flatten(1) - t).pow(2).sum(1)
+    return (d / t.pow(2).sum(1).clamp_min(1e-12)).mean()

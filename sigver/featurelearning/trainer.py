@@ -26,7 +26,9 @@ from ..training.run import (add_run_arguments, add_sgd_arguments, add_swa_argume
                             distributed_run, fit_run, log, make_weight_average, sgd_step_lr)
 from .checkpoint import load_checkpoint, resolve_input_size, save_checkpoint
 from .augment import AUGMENTATIONS, Augmenter
-from .losses import LOSS_TYPES, classification_stats, kl_to_teacher, signet_f_loss, signet_loss, supcon_loss
+from .features import LayerTap, feature_size
+from .losses import (LOSS_TYPES, classification_stats, feature_loss, kl_to_teacher, signet_f_loss, signet_loss,
+                     supcon_loss)
 from .models import INPUT_SIZE, available_models, create_model, make_heads
 
 __all__ = ["build_parser", "prepare_data", "evaluate_split", "training_step", "run", "TrainContext", "Net",
@@ -86,6 +88,14 @@ def build_parser(prog: str = "python -m sigver.featurelearning.train",
                     help="weight of the distillation term (default: 1)")
     kd.add_argument("--kd-temperature", type=float_in(0, low_open=True), default=4.0, metavar="T",
                     help="softmax temperature of the distillation term (default: 4)")
+    kd.add_argument("--kd-features", type=float_in(0), default=0.0, metavar="WEIGHT",
+                    help="with --teacher: also add WEIGHT x the relative squared distance between the model's "
+                         "features at --kd-layer, through a linear map trained with it (not saved), and the "
+                         "teachers' features at that layer side by side, on every image of the batch "
+                         "(default 0: off; --kd-weight 0 leaves the features alone)")
+    kd.add_argument("--kd-layer", default=None, metavar="LAYER",
+                    help="the fc block whose features --kd-features matches, in the model and in the teachers "
+                         "(e.g. fc1, the layer the features are extracted from; default: the model's output)")
     add_swa_arguments(p)
     add_run_arguments(p, seed=42)
     return p
@@ -173,7 +183,7 @@ def evaluate_split(model: nn.Module, classification: nn.Module, forg_layer: Opti
 def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[float] = None,
                   loss_type: str = "L2", supcon: float = 0.0,
                   supcon_temperature: float = 0.1, teachers: Optional["Teachers"] = None,
-                  kd_weight: float = 1.0) -> Dict[str, torch.Tensor]:
+                  kd_weight: float = 1.0, kd_features: float = 0.0) -> Dict[str, torch.Tensor]:
     """Forward and loss of one training batch (the ``step`` of :class:`TrainLoop`).
 
     Parameters
@@ -186,19 +196,22 @@ def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[floa
     supcon, supcon_temperature
         Weight and temperature of the supervised contrastive term (:func:`supcon_loss`, ``--supcon``); with
         a weight > 0, ``net`` must also return the features (``Net(..., return_features=True)``).
-    teachers, kd_weight
-        Distillation (``--teacher``, ``--kd-weight``): ``kd_weight`` x :meth:`Teachers.loss` on the genuine
-        samples of the batch is added to the loss.
+    teachers, kd_weight, kd_features
+        Distillation (``--teacher``, ``--kd-weight``, ``--kd-features``): ``kd_weight`` x the ``kd_loss`` of
+        :meth:`Teachers.loss` (writer distributions, on the genuine samples of the batch) is added to the loss,
+        and with ``kd_features`` > 0 ``kd_features`` x its ``kd_feature_loss`` (features, on all samples;
+        ``net`` must then return the mapped features: ``Net(..., tap=...)`` with a ``kd_map`` head).
 
     Returns
     -------
     dict
         ``loss``, ``acc`` (writer accuracy; on genuine samples under SigNet-F) and with ``forg`` the terms of
         :func:`signet_f_loss` and ``forg_acc``; with ``supcon``: ``supcon_loss``; with ``teachers``:
-        ``kd_loss``.
+        ``kd_loss`` (and ``kd_feature_loss`` with ``kd_features``).
     """
     xb, yb, fb = batch
     logits, forg_logits, *rest = net(xb)
+    features, mapped = (rest + [None, None])[:2]
     if forg:
         out = signet_f_loss(logits, forg_logits, yb, fb, lamb, loss_type)
         genuine = fb == 0
@@ -210,13 +223,18 @@ def training_step(net: nn.Module, batch, forg: bool = False, lamb: Optional[floa
         out = {"loss": signet_loss(logits, yb)}
         out["acc"] = (logits.argmax(1) == yb).float().mean()
     if supcon > 0:
-        if not rest:
+        if features is None:
             raise ValueError("supcon > 0 needs a net that returns the features (Net(..., return_features=True))")
-        out["supcon_loss"] = supcon_loss(rest[0], yb, fb, supcon_temperature)
+        out["supcon_loss"] = supcon_loss(features, yb, fb, supcon_temperature)
         out["loss"] = out["loss"] + supcon * out["supcon_loss"]
     if teachers is not None:
-        out["kd_loss"] = teachers.loss(xb, logits, fb == 0)
-        out["loss"] = out["loss"] + kd_weight * out["kd_loss"]
+        if kd_features > 0 and mapped is None:
+            raise ValueError("kd_features > 0 needs a net that returns the mapped features (Net(..., tap=...))")
+        kd = teachers.loss(xb, logits, fb == 0, mapped if kd_features > 0 else None)
+        out.update(kd)
+        out["loss"] = out["loss"] + kd_weight * kd["kd_loss"]
+        if "kd_feature_loss" in kd:
+            out["loss"] = out["loss"] + kd_features * kd["kd_feature_loss"]
     return out
 
 
@@ -226,6 +244,8 @@ class Teachers:
 
     The teachers' writer heads must cover the training writers in the same order: each checkpoint's sidecar
     ``writer_ids`` must equal those of the run (a checkpoint without them must at least have as many classes).
+    With ``feature_layer`` (``--kd-features``) the teachers also give their features at that fc block, side by
+    side (:attr:`feature_size` values per image), from the same forward pass.
 
     Parameters
     ----------
@@ -236,11 +256,17 @@ class Teachers:
     temperature : float
     device : torch.device
     channels_last : bool
+    feature_layer : str, optional
+        Give the features of this fc block too (``""`` or None: no features; ``"output"``: each teacher's
+        output).
     """
 
-    def __init__(self, paths, writer_ids, temperature: float, device: torch.device, channels_last: bool = False):
+    def __init__(self, paths, writer_ids, temperature: float, device: torch.device, channels_last: bool = False,
+                 feature_layer: Optional[str] = None):
         self.temperature = float(temperature)
         self.members = []
+        self.taps = []
+        self.feature_size = 0
         for path in paths:
             loaded = load_checkpoint(path, device=device)
             head = loaded.classification_layer
@@ -256,22 +282,45 @@ class Teachers:
                 loaded.model.to(memory_format=torch.channels_last)
             for p in [*loaded.model.parameters(), *head.parameters()]:
                 p.requires_grad_(False)
+            if feature_layer:
+                layer = None if feature_layer == "output" else feature_layer
+                try:
+                    self.taps.append(LayerTap(loaded.model, layer))
+                except ValueError as e:
+                    raise TrainingError(f"--teacher {path}: {e}; give --kd-layer a layer of every teacher") from None
+                self.feature_size += feature_size(loaded.model, self.taps[-1].layer)
             self.members.append((loaded.model.eval(), head.eval()))
 
     @torch.no_grad()
-    def target_logits(self, x: torch.Tensor) -> torch.Tensor:
-        """``T log(mean_k softmax(z_k / T))``: logits whose softmax at temperature T is the teachers' mean
-        distribution (a single teacher's own distribution)."""
+    def targets(self, x: torch.Tensor):
+        """One forward pass of each teacher: ``(T log(mean_k softmax(z_k / T)), features)``: logits whose
+        softmax at temperature T is the teachers' mean distribution (a single teacher's own distribution), and
+        their features side by side (float32, shape ``(N, feature_size)``; None without ``feature_layer``)."""
         t = self.temperature
         logp = torch.stack([torch.log_softmax(head(model(x)).float() / t, dim=1) for model, head in self.members])
-        return t * (torch.logsumexp(logp, dim=0) - np.log(len(self.members)))
+        features = torch.cat([tap.output.float() for tap in self.taps], dim=1) if self.taps else None
+        return t * (torch.logsumexp(logp, dim=0) - np.log(len(self.members))), features
 
-    def loss(self, x: torch.Tensor, logits: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """``T^2 KL(teachers || model)`` at temperature T over the samples ``keep`` (0 when there are none)."""
-        if not bool(keep.any()):
-            return logits.sum() * 0.0
-        target = self.target_logits(x[keep])
-        return self.temperature ** 2 * kl_to_teacher(logits[keep], target, self.temperature)
+    def target_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The first of :meth:`targets`."""
+        return self.targets(x)[0]
+
+    def loss(self, x: torch.Tensor, logits: torch.Tensor, keep: torch.Tensor,
+             mapped: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """``kd_loss``: ``T^2 KL(teachers || model)`` at temperature T over the samples ``keep`` (0 when there
+        are none); with ``mapped`` (the model's features through its linear map, ``(N, feature_size)``),
+        ``kd_feature_loss``: :func:`feature_loss` to the teachers' features over all samples."""
+        if mapped is None:  # the teachers see only the samples that the KL needs
+            if not bool(keep.any()):
+                return {"kd_loss": logits.sum() * 0.0}
+            target, _ = self.targets(x[keep])
+            return {"kd_loss": self.temperature ** 2 * kl_to_teacher(logits[keep], target, self.temperature)}
+        if not self.taps:
+            raise ValueError("mapped features given to teachers built without feature_layer")
+        target, features = self.targets(x)
+        kd = (self.temperature ** 2 * kl_to_teacher(logits[keep], target[keep], self.temperature)
+              if bool(keep.any()) else logits.sum() * 0.0)
+        return {"kd_loss": kd, "kd_feature_loss": feature_loss(mapped, features)}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -288,6 +337,8 @@ def _check_args(args) -> None:
                             "training state, --checkpoint starts a new one from a model")
     if getattr(args, "teacher", None) and args.test:
         raise TrainingError("--teacher is for training; leave it out with --test")
+    if getattr(args, "kd_features", 0.0) > 0 and not getattr(args, "teacher", None):
+        raise TrainingError("--kd-features needs --teacher (the trained checkpoints whose features to learn)")
     if args.dataset_path is None:
         raise TrainingError("--dataset-path is required (a .npz from `python -m sigver.preprocessing."
                             "process_dataset` or `python -m sigver.datasets.synthetic --npz FILE`)")
@@ -373,16 +424,39 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
     if forg_layer is not None:
         forg_layer.to(device)
 
+    kd_features = getattr(args, "kd_features", 0.0)
+    kd_layer = (getattr(args, "kd_layer", None) or "output") if kd_features > 0 else None
+    tap = kd_map = None
+    if kd_layer is not None:
+        try:
+            tap = LayerTap(model, None if kd_layer == "output" else kd_layer)
+        except ValueError as e:
+            raise TrainingError(f"--kd-layer: {e}") from None
+    teachers = (Teachers(args.teacher, writer_ids, args.kd_temperature, device, args.channels_last, kd_layer)
+                if getattr(args, "teacher", None) else None)
+    if tap is not None:
+        # the model's features -> the teachers' side by side: trained with the model, not saved in it
+        kd_map = nn.Linear(feature_size(model, tap.layer), teachers.feature_size).to(device)
+    if teachers is not None:
+        log(f"distilling from {len(teachers.members)} teacher(s) (weight {args.kd_weight}, temperature "
+            f"{args.kd_temperature}" + (f"; features of {tap.layer}, weight {kd_features}, "
+                                        f"{teachers.feature_size} values" if tap is not None else "") + ")",
+            is_main)
+
     params = list(model.parameters()) + list(classification.parameters())
     if forg_layer is not None:
         params += list(forg_layer.parameters())
+    if kd_map is not None:
+        params += list(kd_map.parameters())
     optimizer, scheduler = sgd_step_lr(params, args)
 
     # the forward of one training step: model + heads together, so that DDP syncs all their gradients
     heads = nn.ModuleDict({"classification": classification})
     if forg_layer is not None:
         heads["forg"] = forg_layer
-    net: nn.Module = Net(model, heads, return_features=args.supcon > 0)
+    if kd_map is not None:
+        heads["kd_map"] = kd_map
+    net: nn.Module = Net(model, heads, return_features=args.supcon > 0, tap=tap)
     if world > 1:
         net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     if args.compile:
@@ -391,12 +465,6 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
         else:
             log("--compile: ignored on CPU", is_main)
 
-    teachers = (Teachers(args.teacher, writer_ids, args.kd_temperature, device, args.channels_last)
-                if getattr(args, "teacher", None) else None)
-    if teachers is not None:
-        log(f"distilling from {len(teachers.members)} teacher(s) (weight {args.kd_weight}, temperature "
-            f"{args.kd_temperature})", is_main)
-
     augment_gen = as_generator(args.seed + 2)
     augmenter = Augmenter(args.augment, augment_gen) if getattr(args, "augment", "none") != "none" else None
 
@@ -404,7 +472,7 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
         if augmenter is not None:
             batch = augmenter(batch)
         return training_step(net, batch, args.forg, args.lamb, args.loss_type, args.supcon,
-                             args.supcon_temperature, teachers, getattr(args, "kd_weight", 1.0))
+                             args.supcon_temperature, teachers, getattr(args, "kd_weight", 1.0), kd_features)
 
     context = None
     if make_step is not None:
@@ -427,7 +495,8 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
                         if k in info},
         })
 
-    modules = {"model": model, "classification": classification, **({"forg": forg_layer} if forg_layer else {})}
+    modules = {"model": model, "classification": classification, **({"forg": forg_layer} if forg_layer else {}),
+               **({"kd_map": kd_map} if kd_map is not None else {})}
     # the mean of the weights gets BatchNorm statistics from the training images (centre crops)
     average = make_weight_average(args, modules, lambda: recompute_batchnorm(
         model, train_data.eval_batches(args.batch_size, rank, world), args.amp, device.type))
@@ -448,19 +517,26 @@ def _run(args, device: torch.device, rank: int, world: int, is_main: bool, make_
 
 
 class Net(nn.Module):
-    """Model and heads in one module: ``x -> (writer logits, forgery logits or None)``, and the features as a
-    third output with ``return_features=True``."""
+    """Model and heads in one module: ``x -> (writer logits, forgery logits or None)``; with
+    ``return_features=True`` the features as a third output, and with ``tap`` (a :class:`LayerTap` on the
+    model) the tapped layer's features through the ``kd_map`` head as a fourth (None where not asked for)."""
 
-    def __init__(self, model: nn.Module, heads: nn.ModuleDict, return_features: bool = False):
+    def __init__(self, model: nn.Module, heads: nn.ModuleDict, return_features: bool = False,
+                 tap: Optional[LayerTap] = None):
         super().__init__()
         self.model = model
         self.heads = heads
         self.return_features = return_features
+        self.tap = tap
 
     def forward(self, x):
         feats = self.model(x)
         forg = self.heads["forg"](feats) if "forg" in self.heads else None
+        logits = self.heads["classification"](feats)
+        if self.tap is not None:
+            mapped = self.heads["kd_map"](self.tap.output)
+            return logits, forg, feats if self.return_features else None, mapped
         if self.return_features:
-            return self.heads["classification"](feats), forg, feats
-        return self.heads["classification"](feats), forg
+            return logits, forg, feats
+        return logits, forg
 

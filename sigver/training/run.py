@@ -323,7 +323,8 @@ def fit_run(loop: TrainLoop, args, training_args: Dict[str, Any], is_main: bool 
 RESUME_FREE = {"resume", "overwrite", "logdir", "device", "gpu_idx", "progress", "visdomport", "visdom_server",
                "visdom_env", "tensorboard", "log_every", "epochs", "compile", "checkpoint", "test"}
 #: arguments whose change makes the resumed run a different one: refused
-RESUME_FIXED = {"model", "dataset_path", "users", "forg", "input_size", "seed", "loss_type", "augment", "swa"}
+RESUME_FIXED = {"model", "dataset_path", "users", "forg", "input_size", "seed", "loss_type", "augment", "swa",
+                "kd_features", "kd_layer"}
 
 
 def check_resume_args(logdir, training_args: Dict[str, Any], is_main: bool = True) -> None:

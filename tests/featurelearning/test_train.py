@@ -10,9 +10,11 @@ import torch
 from sigver.datasets import SyntheticSignatures, load_dataset
 from sigver.featurelearning import extract_features, load_checkpoint
 from sigver.featurelearning.data import DeviceBatches
+from sigver.featurelearning.features import features_module
 from sigver.featurelearning.models import create_model, make_heads
 from sigver.featurelearning.train import build_parser, evaluate_split, main
 from sigver.preprocessing.process_dataset import process_dataset
+from sigver.training.loop import TrainingError
 from sigver.training.run import native_bf16
 from sigver.wd.metrics import writer_separation
 
@@ -182,26 +184,54 @@ def test_teachers_target_is_their_mean_distribution(tmp_path, tiny_dataset, caps
         one = Teachers(paths[:1], ids, t, torch.device("cpu"))
         z = one.members[0][1](one.members[0][0](x))
         keep = torch.tensor([True, False, True, True, True])
-        assert float(one.loss(x, z, keep)) == pytest.approx(0, abs=1e-6)  # the teacher itself: nothing to learn
-        assert float(one.loss(x, torch.zeros_like(z), keep)) > 0
-        assert float(one.loss(x, z, torch.zeros(5, dtype=torch.bool))) == 0  # no genuine sample in the batch
+        assert float(one.loss(x, z, keep)["kd_loss"]) == pytest.approx(0, abs=1e-6)  # the teacher: nothing to learn
+        assert float(one.loss(x, torch.zeros_like(z), keep)["kd_loss"]) > 0
+        assert float(one.loss(x, z, torch.zeros(5, dtype=torch.bool))["kd_loss"]) == 0  # no genuine sample
+    # with features: the teachers' fc1 side by side, from the same forward pass as their logits
+    both = Teachers(paths, ids, 2.0, torch.device("cpu"), feature_layer="fc1")
+    assert both.feature_size == 2 * 1024
+    logits, features = both.targets(x)
+    with torch.no_grad():
+        expected = torch.cat([features_module(model, "fc1")(x) for model, _ in both.members], 1)
+    assert torch.allclose(features, expected, atol=1e-6) and torch.allclose(logits, both.target_logits(x))
+    z = torch.zeros(5, len(ids))
+    terms = both.loss(x, z, torch.ones(5, dtype=torch.bool), mapped=expected)
+    assert float(terms["kd_feature_loss"]) == pytest.approx(0, abs=1e-6) and float(terms["kd_loss"]) > 0
+    assert float(both.loss(x, z, keep, mapped=torch.zeros_like(expected))["kd_feature_loss"]) == pytest.approx(1)
+    with pytest.raises(TrainingError, match="layer"):
+        Teachers(paths, ids, 2.0, torch.device("cpu"), feature_layer="fc7")
 
 
-def test_distillation_run(capsys, tmp_path, tiny_dataset):
+#: SigNet-F runs of the distillation tests: 3 epochs at lr 0.01, enough for the teachers' distributions and
+#: features to carry signal on the tiny set (at 2 epochs and lr 1e-3 they are near uniform, and whether a student
+#: ends nearer them depends on the machine's rounding)
+KD_RUN = ["--model", "signet_thin", "--batch-size", 16, "--device", "cpu", "--no-progress", "--users", 0, 4,
+          "--forg", "--lamb", 0.5, "--epochs", 3, "--lr", 0.01]
+
+
+@pytest.fixture(scope="module")
+def kd_teachers(tmp_path_factory, tiny_dataset):
+    """Two SigNet-F checkpoints (seeds 1 and 2) of writers 0-3 of the tiny set."""
+    out = tmp_path_factory.mktemp("teachers")
+    paths = []
+    for seed in (1, 2):
+        assert main([str(a) for a in (*KD_RUN, "--dataset-path", tiny_dataset, "--seed", seed,
+                                      "--logdir", out / f"t{seed}")]) == 0
+        paths.append(out / f"t{seed}" / "model_last.pth")
+    return paths
+
+
+def test_distillation_run(capsys, tmp_path, tiny_dataset, kd_teachers):
     """--teacher: the term is logged and pulls the model towards the teachers; teachers of other writers are a
     one-line error before anything is written."""
     from sigver.featurelearning.trainer import Teachers
 
-    common = ["--model", "signet_thin", "--batch-size", 16, "--device", "cpu", "--no-progress",
-              "--dataset-path", tiny_dataset, "--users", 0, 4, "--forg", "--lamb", 0.5]
-    teachers = []
-    for seed in (1, 2):
-        assert run(capsys, *common, "--epochs", 2, "--seed", seed, "--logdir", tmp_path / f"t{seed}")[0] == 0
-        teachers.append(tmp_path / f"t{seed}" / "model_last.pth")
+    common = [*KD_RUN, "--dataset-path", tiny_dataset]
+    teachers = kd_teachers
     kl = {}
-    for weight in (0, 20):
+    for weight in (0, 1):
         logdir = tmp_path / f"kd{weight}"
-        code, err = run(capsys, *common, "--epochs", 2, "--seed", 3, "--logdir", logdir, "--teacher", *teachers,
+        code, err = run(capsys, *common, "--seed", 3, "--logdir", logdir, "--teacher", *teachers,
                         "--kd-weight", weight, "--kd-temperature", 2, "--amp", "--channels-last")
         assert code == 0 and "distilling from 2 teacher(s)" in err, err
         record = json.loads((logdir / "log.jsonl").read_text().splitlines()[-1])
@@ -212,16 +242,63 @@ def test_distillation_run(capsys, tmp_path, tiny_dataset):
         x = torch.from_numpy(load_dataset(tiny_dataset).x[:40, :, 10:160, 11:231]).float() / 255
         with torch.no_grad():
             z = student.classification_layer(student.model(x))
-            kl[weight] = float(ens.loss(x, z, torch.ones(len(x), dtype=torch.bool)))
-    assert kl[20] < kl[0], kl
+            kl[weight] = float(ens.loss(x, z, torch.ones(len(x), dtype=torch.bool))["kd_loss"])
+    assert kl[1] < kl[0], kl
     # teachers trained on other writers: refused, the run folder left empty
-    code, err = run(capsys, *common[:-6], "--users", 2, 6, "--epochs", 1, "--logdir", tmp_path / "bad",
+    code, err = run(capsys, *common, "--users", 2, 6, "--epochs", 1, "--logdir", tmp_path / "bad",
                     "--teacher", teachers[0])
     assert code == 2 and "--teacher" in err and "other writers" in err, err
     assert not (tmp_path / "bad" / "log.jsonl").exists()
     code, err = run(capsys, *common, "--test", "--checkpoint", teachers[0], "--teacher", teachers[0],
                     "--logdir", tmp_path / "t")
     assert code == 2 and "--teacher" in err
+
+
+def test_feature_distillation_run(capsys, tmp_path, tiny_dataset, kd_teachers):
+    """--kd-features: the model's fc1, through a trained map, learns the teachers' fc1 side by side: the term is
+    logged, falls, and ends lower than the same run without it; the map is kept for --resume, not in the model;
+    without --teacher, or with a layer the model lacks, a one-line error before anything is written."""
+    common = [*KD_RUN, "--dataset-path", tiny_dataset]
+    teachers = kd_teachers
+    logdir = tmp_path / "kdf"
+    kd = ["--teacher", *teachers, "--kd-weight", 0, "--kd-features", 5, "--kd-layer", "fc1"]
+    code, err = run(capsys, *common, "--seed", 3, "--logdir", logdir, *kd)
+    assert code == 0 and "features of fc1, weight 5.0, 2048 values" in err, err
+    log = [json.loads(s) for s in (logdir / "log.jsonl").read_text().splitlines()]
+    losses = [r["train_kd_feature_loss"] for r in log]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0], losses
+    state = torch.load(logdir / "training_state.pth", weights_only=False)
+    assert state["modules"]["kd_map"]["weight"].shape == (2048, 1024)
+    student = load_checkpoint(logdir / "model_last.pth")  # the standard checkpoint: model and heads only
+    assert not any("kd_map" in k for k in student.model.state_dict())
+    # resumed one epoch further: the map comes back; the resumed run must keep --kd-features
+    code, err = run(capsys, *common, "--epochs", 4, "--seed", 3, "--logdir", logdir, "--resume", *kd)
+    assert code == 0, err
+    code, err = run(capsys, *common, "--epochs", 5, "--seed", 3, "--logdir", logdir, "--resume",
+                    "--teacher", *teachers)
+    assert code == 2 and "--kd-features" in err, err
+    # the feature distance of the students, with and without the term
+    from sigver.featurelearning.trainer import Teachers
+
+    x = torch.from_numpy(load_dataset(tiny_dataset).x[:40, :, 10:160, 11:231]).float() / 255
+    ens = Teachers(teachers, student.metadata["writer_ids"], 2.0, torch.device("cpu"), feature_layer="fc1")
+    target = ens.targets(x)[1]
+    assert run(capsys, *common, "--seed", 3, "--logdir", tmp_path / "plain")[0] == 0
+    fit = {}
+    for name in ("kdf", "plain"):
+        with torch.no_grad():
+            f = features_module(load_checkpoint(tmp_path / name / "model_last.pth").model, "fc1")(x)
+        # the best linear map from the student's fc1 to the teachers' (least squares): how much of them it holds
+        a = torch.cat([f, torch.ones(len(f), 1)], 1).double()
+        sol = torch.linalg.lstsq(a, target.double(), driver="gelsd").solution
+        fit[name] = float(((a @ sol - target.double()) ** 2).sum() / (target.double() ** 2).sum())
+    assert fit["kdf"] <= fit["plain"] + 1e-9, fit
+    for bad, message in ((["--kd-features", 1], "--kd-features needs --teacher"),
+                         (["--teacher", teachers[0], "--kd-features", 1, "--kd-layer", "fc7"], "--kd-layer")):
+        code, err = run(capsys, *common, "--epochs", 1, "--logdir", tmp_path / "bad", *bad)
+        errors = [line for line in err.splitlines() if line.startswith("error")]
+        assert code == 2 and len(errors) == 1 and message in errors[0], err
+        assert not (tmp_path / "bad" / "log.jsonl").exists()
 
 
 def test_learns_writer_identity(capsys, tmp_path, tiny_dataset):
